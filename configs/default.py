@@ -1,0 +1,67 @@
+"""The base configuration every experiment starts from.
+
+Field names follow flax's ImageNet example. Experiment files call `get_config()` and
+change what their paper's recipe says; every field the library reads is defined here,
+so nothing has a hidden default in the trainer.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Returns the base configuration."""
+  config = ml_collections.ConfigDict()
+
+  # Data.
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = 'digits'  # a builder of ours (input_pipeline) or a TFDS name
+  config.dataset.data_dir = ml_collections.FieldReference(None, field_type=str)
+  config.dataset.train_split = 'train'
+  config.dataset.eval_split = 'test'
+  config.dataset.download = False  # let TFDS download catalog datasets
+  config.dataset.num_classes = 10  # checked against the dataset's label feature
+  # Preprocessing, done in JAX on the device (input_pipeline/preprocess.py).
+  config.input = ml_collections.ConfigDict()
+  config.input.image_size = 32  # resize to this square size; 0 keeps the stored size
+  config.input.channels = 3  # of the stored images (for --mode=summary and bench)
+  config.input.resize_method = 'bilinear'
+  config.input.pad_to = 0  # zero-pad (centred) to this square size after resizing
+  config.input.mean = (0.0,)  # per channel, on the [0, 1] scale
+  config.input.std = (1.0,)
+  # Training augmentation, in JAX inside the step: pad by this many pixels and crop back
+  # to image_size at a random offset (0 = off); random horizontal flip.
+  config.input.crop_padding = 0
+  config.input.random_flip = False
+
+  # Model.
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'lenet5'  # models/registry.py; other fields go to the module
+  config.aux_loss_weight = 0.3  # for models that sow auxiliary logits (GoogLeNet)
+
+  # Optimizer.
+  config.optimizer = 'sgd'  # sgd | adamw
+  config.learning_rate = 0.1  # peak, for the global batch
+  config.momentum = 0.9
+  config.nesterov = False
+  config.weight_decay = 0.0
+  config.weight_decay_mask = 'kernels'  # all | kernels (no decay on biases and norms)
+  # Schedule.
+  config.lr_schedule = 'cosine'  # constant | cosine | step
+  config.warmup_epochs = 0.0
+  config.lr_boundaries_epochs = ()  # step schedule: epochs at which lr *= lr_decay
+  config.lr_decay = 0.1
+  config.batch_size = 128  # global, over all devices of all processes
+  config.num_epochs = 10.0
+  config.num_train_steps = -1  # -1: from num_epochs
+
+  # Eval.
+  config.eval_batch_size = 256
+  config.eval_every_steps = -1  # -1: once per epoch
+
+  # Runtime.
+  config.seed = 0
+  config.half_precision = False
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = -1  # -1: once per epoch
+  config.keep_checkpoints = 3
+  return config

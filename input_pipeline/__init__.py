@@ -1,0 +1,1 @@
+"""TFDS-backed datasets and host-to-device batching."""

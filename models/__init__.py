@@ -1,0 +1,1 @@
+"""Convolutional network families as flax.linen modules (NHWC)."""

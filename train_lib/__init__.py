@@ -1,0 +1,1 @@
+"""Training, evaluation and the other modes of main.py."""

@@ -1,0 +1,22 @@
+"""`--mode=summary`: the per-layer table of the config's model, without data or memory."""
+
+import ml_collections
+
+from input_pipeline import preprocess
+from models import registry
+from train_lib import summary
+
+
+def print_model_summary(config: ml_collections.ConfigDict) -> summary.Summary:
+  """Prints the table for the config's model and input size; returns the summary.
+
+  The last printed line is `total_params=<int> total_macs=<int>` (per example).
+  """
+  model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
+                                half_precision=config.half_precision)
+  if not (config.input.pad_to or config.input.image_size):
+    raise ValueError('config.input.image_size or pad_to must fix the input size')
+  shape = (1, *preprocess.model_input_shape(config.input))
+  result = summary.summarize(model, shape)
+  print(summary.format_summary(result), flush=True)
+  return result

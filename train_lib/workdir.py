@@ -1,0 +1,64 @@
+"""The workdir's record of its run: `config.json`, and refusing to mix two runs."""
+
+import json
+import os
+
+import jax
+import ml_collections
+
+from train_lib.errors import UserError
+
+# Fields that may change between a run and its continuation without making it another
+# run: how long to train, how often to log, evaluate and save.
+RESUMABLE_FIELDS = frozenset({
+    'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps',
+    'checkpoint_every_steps', 'keep_checkpoints', 'eval_batch_size', 'dataset.data_dir',
+})
+
+
+def _flatten(d, prefix=''):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def check_config(config: ml_collections.ConfigDict, workdir: str,
+                 allow_change: bool = False) -> None:
+  """Refuses a workdir that holds a run with another config.
+
+  Args:
+    config: the resolved config of this run.
+    workdir: the run's directory.
+    allow_change: accept differing fields.
+
+  Raises:
+    UserError: the workdir's config differs in fields outside RESUMABLE_FIELDS.
+  """
+  path = os.path.join(workdir, 'config.json')
+  new = json.loads(config.to_json())
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    a, b = _flatten(old), _flatten(new)
+    changed = sorted(k for k in a.keys() | b.keys()
+                     if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS)
+    if changed and not allow_change:
+      raise UserError(
+          f'workdir {workdir} holds a run with a different config ({", ".join(changed)});'
+          ' use another --workdir, or pass --allow_config_change to continue it anyway')
+
+
+def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes the resolved config to DIR/config.json (atomically, process 0 only)."""
+  path = os.path.join(workdir, 'config.json')
+  new = json.loads(config.to_json())
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(new, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
