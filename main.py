@@ -3,7 +3,8 @@
   python main.py --config=configs/digits_lenet5.py --workdir=/tmp/digits [--mode=train]
 
 A user error (bad flag, config, data or workdir) prints one line `error: ...` to stderr
-and exits with status 2; nothing in the workdir is removed.
+and exits with status 2; nothing in the workdir is removed. A run stopped by SIGTERM or
+SIGINT checkpoints first, says how to resume, and exits with status 3.
 """
 
 import os
@@ -15,12 +16,15 @@ from ml_collections import config_flags
 from train_lib.errors import UserError
 
 FLAGS = flags.FLAGS
-MODES = ('train', 'eval', 'summary')
+EXIT_PREEMPTED = 3  # stopped by SIGTERM/SIGINT after checkpointing; rerun to resume
+MODES = ('train', 'eval', 'summary', 'bench')
 
 config_flags.DEFINE_config_file('config', None, 'Experiment config file[:arg].',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and logs.')
 flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
+flags.DEFINE_string('checkpoint', 'latest',
+                    "--mode=eval: which checkpoint, 'latest', 'best' or a step number.")
 flags.DEFINE_bool('allow_config_change', False,
                   'Continue a run in --workdir even if its config differs.')
 
@@ -34,17 +38,27 @@ def run(argv) -> None:
   config = _load_config()
   if config is None:
     raise UserError('--config is required, e.g. --config=configs/digits_lenet5.py')
+  from train_lib import compilation  # pylint: disable=g-import-not-at-top
+  compilation.configure(config, FLAGS.workdir)  # before anything compiles
   if FLAGS.mode == 'summary':
     from train_lib import summary_mode  # pylint: disable=g-import-not-at-top
     summary_mode.print_model_summary(config)
+    return
+  if FLAGS.mode == 'bench':  # synthetic data: no dataset, --workdir only for the cache
+    from train_lib import bench  # pylint: disable=g-import-not-at-top
+    bench.run(config)
     return
   if not FLAGS.workdir:
     raise UserError('--workdir is required, e.g. --workdir=/tmp/run1')
   from train_lib import train  # pylint: disable=g-import-not-at-top
   if FLAGS.mode == 'train':
-    train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
+    try:
+      train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
+    except train.Preempted as e:
+      print(str(e), file=sys.stderr, flush=True)
+      sys.exit(EXIT_PREEMPTED)
   elif FLAGS.mode == 'eval':
-    train.evaluate_checkpoint(config, FLAGS.workdir)
+    train.evaluate_checkpoint(config, FLAGS.workdir, FLAGS.checkpoint)
 
 
 def _load_config():

@@ -19,6 +19,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.train_split = 'train'
   config.dataset.eval_split = 'test'
   config.dataset.download = False  # let TFDS download catalog datasets
+  config.dataset.manual_dir = ''  # our builders' local files ('': the builder's default)
   config.dataset.num_classes = 10  # checked against the dataset's label feature
   # Preprocessing, done in JAX on the device (input_pipeline/preprocess.py).
   config.input = ml_collections.ConfigDict()
@@ -60,8 +61,24 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Runtime.
   config.seed = 0
-  config.half_precision = False
+  config.half_precision = False  # compute in half precision; params stay float32
+  # bfloat16 (TPUs, NVIDIA Ampere and newer) needs no loss scaling; float16 (older
+  # GPUs) trains with dynamic loss scaling (train_lib/steps.py).
+  config.half_precision_dtype = 'bfloat16'  # bfloat16 | float16
+  # Persistent XLA compilation cache, so a restarted run loads its compiled steps:
+  # '' = <parent of workdir>/.jax_cache (none when there is no --workdir), 'none' = off,
+  # or a directory (train_lib/compilation.py).
+  config.compilation_cache_dir = ''
+  # Train steps per compiled call (jax.lax.scan over stacked batches), for tiny models
+  # whose step is shorter than its dispatch; only --mode=bench runs more than 1 so far.
+  config.steps_per_call = 1
+  # --mode=bench: steps run untimed after compiling, then steps timed.
+  config.bench_warmup_steps = 5
+  config.bench_steps = 50
   config.log_every_steps = 50
   config.checkpoint_every_steps = -1  # -1: once per epoch
-  config.keep_checkpoints = 3
+  config.keep_checkpoints = 3  # the newest ones
+  config.keep_best_checkpoints = 1  # and the best ones by best_metric at evaluation
+  config.best_metric = 'accuracy'
+  config.best_mode = 'max'  # max | min
   return config

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from input_pipeline import digits  # noqa: E402
+from input_pipeline import digits, idx  # noqa: E402
 from train_lib.errors import UserError  # noqa: E402
 
 # TensorFlow only reads data here: it must never take an accelerator from JAX.
@@ -23,6 +23,8 @@ tf.config.set_visible_devices([], 'GPU')
 # Builders of this project, prepared offline; anything else is looked up in TFDS.
 OUR_BUILDERS = {
     'digits': digits.Digits,
+    'fashion_mnist_idx': idx.FashionMnistIdx,
+    'mnist_idx': idx.MnistIdx,
 }
 
 
@@ -30,7 +32,8 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
   """Returns a prepared builder for `dataset_config.name`.
 
   Args:
-    dataset_config: `config.dataset` (name, data_dir, download).
+    dataset_config: `config.dataset` (name, data_dir, download; manual_dir for our
+      builders that read local files).
 
   Returns:
     The prepared TFDS builder.
@@ -43,7 +46,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
   if name in OUR_BUILDERS:
     builder = OUR_BUILDERS[name](data_dir=data_dir)
     if not _is_prepared(builder):
-      builder.download_and_prepare()
+      builder.download_and_prepare(download_config=_download_config(builder, dataset_config))
     return builder
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -59,6 +62,14 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
           '--config.dataset.download=True (or --config.dataset.data_dir to where it is)')
     builder.download_and_prepare()
   return builder
+
+
+def _download_config(builder, dataset_config) -> tfds.download.DownloadConfig | None:
+  """Builders that read local files find them in `manual_dir` ('': the builder's)."""
+  default = getattr(builder, 'DEFAULT_MANUAL_DIR', None)
+  if default is None:
+    return None
+  return tfds.download.DownloadConfig(manual_dir=dataset_config.manual_dir or default)
 
 
 def _is_prepared(builder) -> bool:

@@ -10,11 +10,15 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from models import lenet
+from models import alexnet, googlenet, lenet, resnet, vgg
 from train_lib.errors import UserError
 
 MODELS: dict[str, Any] = {
     **lenet.MODELS,
+    **alexnet.MODELS,
+    **vgg.MODELS,
+    **googlenet.MODELS,
+    **resnet.MODELS,
 }
 
 

@@ -1,43 +1,137 @@
-"""Orbax checkpoints of the whole train state: async, atomic, topology-free."""
+"""Orbax checkpoints of the whole train state: async, atomic, topology-free.
 
+Keeps the newest `keep` checkpoints and the best `keep_best` by an evaluation metric.
+A checkpoint is complete only once orbax has renamed its temporary directory, so a run
+killed while saving leaves the earlier ones as they were; a newest checkpoint that
+fails to restore (truncated, corrupt) is skipped with a warning.
+"""
+
+import json
+import logging
 import os
 
 import jax
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from train_lib.errors import UserError
+
+
+class _DropNoMetricsWarning(logging.Filter):
+  """Saves between evaluations carry no metrics by design; orbax warns about each."""
+
+  def filter(self, record):
+    return 'did not provide metrics' not in record.getMessage()
+
+
+logging.getLogger('absl').addFilter(_DropNoMetricsWarning())
+
+
+def _set_aside_unreadable(directory: str) -> None:
+  """Renames step directories whose JSON metadata does not parse to `<step>.corrupt`.
+
+  Nothing is deleted; orbax ignores the renamed directories.
+  """
+  for name in sorted(os.listdir(directory)):
+    step_dir = os.path.join(directory, name)
+    if not (name.isdigit() and os.path.isdir(step_dir)):
+      continue
+    for root, _, files in os.walk(step_dir):
+      broken = False
+      for f in files:
+        if f.startswith('_') or f == 'metrics':
+          try:
+            with open(os.path.join(root, f)) as fh:
+              json.load(fh)
+          except (ValueError, UnicodeDecodeError):
+            broken = True
+      if broken:
+        os.rename(step_dir, step_dir + '.corrupt')
+        print(f'warning: checkpoint {name} in {directory} has unreadable metadata; '
+              f'skipping it (moved to {name}.corrupt)', flush=True)
+        break
 
 
 class Checkpoints:
   """Saves and restores `TrainState`s under `workdir/checkpoints`."""
 
-  def __init__(self, workdir: str, max_to_keep: int):
-    self._manager = ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), 'checkpoints'),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+  def __init__(self, workdir: str, keep: int, keep_best: int = 0,
+               best_metric: str = 'accuracy', best_mode: str = 'max'):
+    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    policies = [checkpoint_managers.LatestN(n=keep)]
+    if keep_best:
+      policies.append(checkpoint_managers.BestN(
+          get_metric_fn=lambda m: m[best_metric], reverse=best_mode == 'min',
+          n=keep_best, keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        create=True,
+        preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+        best_fn=lambda m: m[best_metric], best_mode=best_mode)
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options)
+    except ValueError:  # orbax reads every step's JSON metadata when it starts
+      _set_aside_unreadable(self.directory)
+      self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def save(self, state) -> None:
-    """Starts an asynchronous save of `state` at its step (a no-op if it exists)."""
+  def best_step(self) -> int | None:
+    return self._manager.best_step()
+
+  def save(self, state, metrics: dict[str, float] | None = None) -> None:
+    """Starts an asynchronous save of `state` at its step (a no-op if it exists).
+
+    Raises:
+      UserError: the save failed (e.g. a full disk); earlier checkpoints are intact.
+    """
     step = int(jax.device_get(state.step))
     if step in self._manager.all_steps():
       return
-    self._manager.save(step, args=ocp.args.StandardSave(state))
-
-  def restore(self, target, step: int | None = None):
-    """Restores `step` (default newest) with the shardings of `target`'s arrays.
-
-    `target` may hold arrays or `jax.ShapeDtypeStruct`s with shardings; arrays are
-    laid out for the current mesh, whatever mesh saved them.
-    """
-    step = self._manager.latest_step() if step is None else step
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target)
-    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    metrics = None if metrics is None else {k: float(v) for k, v in metrics.items()}
+    try:
+      self._manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics)
+    except Exception as e:  # noqa: BLE001 - any failure here is reported the same way
+      raise self._save_error(step, e) from None
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are committed."""
-    self._manager.wait_until_finished()
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # noqa: BLE001
+      raise self._save_error(None, e) from None
+
+  def _save_error(self, step, e) -> UserError:
+    which = f'of step {step} ' if step is not None else ''
+    kept = self._manager.all_steps()
+    return UserError(
+        f'saving the checkpoint {which}failed ({type(e).__name__}: {e}); the earlier '
+        f'checkpoints {sorted(kept)} in {self.directory} are intact; free disk space '
+        'and run the same command again to resume')
+
+  def restore(self, target, step: int | None = None):
+    """Restores `step` (default: the newest that restores) with `target`'s shardings.
+
+    `target` may hold arrays or `jax.ShapeDtypeStruct`s with shardings; arrays are
+    laid out for the current mesh, whatever mesh saved them. Without `step`, a newest
+    checkpoint that fails to restore is skipped with a warning for the one before.
+
+    Raises:
+      UserError: no checkpoint restores.
+    """
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target)
+    candidates = [step] if step is not None else sorted(self._manager.all_steps(),
+                                                       reverse=True)
+    for s in candidates:
+      try:
+        return self._manager.restore(s, args=ocp.args.StandardRestore(abstract))
+      except Exception as e:  # noqa: BLE001 - corrupt files fail in many ways
+        print(f'warning: checkpoint {s} in {self.directory} does not restore '
+              f'({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping it',
+              flush=True)
+    raise UserError(f'no checkpoint in {self.directory} restores; use a new --workdir '
+                    'or remove the broken checkpoints')
 
   def close(self) -> None:
     self._manager.close()

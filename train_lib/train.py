@@ -1,13 +1,16 @@
 """`train_and_evaluate` and `evaluate`: the loop shared by every experiment."""
 
+import contextlib
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from input_pipeline import batches, datasets
 from models import registry
-from train_lib import checkpoint, optim, sharding, steps, workdir as workdir_lib
+from train_lib import checkpoint, optim, preemption, sharding, steps
+from train_lib import workdir as workdir_lib
 from train_lib.errors import UserError
 from train_lib.metrics_writer import MetricWriter, info
 
@@ -42,7 +45,9 @@ class _Setup:
         out_shardings=state_sharding)()
     self.train_step, self.eval_step = steps.compile_steps(
         model, tx, config, self.mesh, state_sharding)
-    self.checkpoints = checkpoint.Checkpoints(workdir, config.keep_checkpoints)
+    self.checkpoints = checkpoint.Checkpoints(
+        workdir, config.keep_checkpoints, config.keep_best_checkpoints,
+        config.best_metric, config.best_mode)
 
 
 def evaluate(eval_step, state, data, config, mesh) -> dict[str, float]:
@@ -74,6 +79,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     The final evaluation metrics.
+
+  Raises:
+    UserError: bad config or data, a diverged loss, a failed checkpoint save.
+    Preempted: SIGTERM or SIGINT arrived; the state was checkpointed first.
   """
   workdir_lib.check_config(config, workdir, allow_config_change)
   s = _Setup(config, workdir, devices)
@@ -81,40 +90,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   state = s.state
   if s.checkpoints.latest_step() is not None:
     state = s.checkpoints.restore(state)
-    info(f'resumed from step {int(state.step)} of {workdir}/checkpoints')
+    info(f'resumed from step {int(state.step)} of {s.checkpoints.directory}')
   start = int(jax.device_get(state.step))
   train_data = datasets.load_arrays(s.builder, config.dataset.train_split)
   eval_data = datasets.load_arrays(s.builder, config.dataset.eval_split)
   eval_split = _eval_split_name(config.dataset.eval_split)
   every = lambda n: s.steps_per_epoch if n <= 0 else n  # noqa: E731
-  eval_every, ckpt_every = every(config.eval_every_steps), every(
-      config.checkpoint_every_steps)
-  lr_fn = optim.learning_rate_schedule(config, s.steps_per_epoch, s.total_steps)
+  eval_every = every(config.eval_every_steps)
+  ckpt_every = every(config.checkpoint_every_steps)
   writer = MetricWriter(workdir, s.total_steps)
+  log = _TrainLog(config, s, writer, start)
   info(f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
        f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}')
 
   batch_iter = batches.prefetch_to_device(
       batches.train_batches(train_data, config.batch_size, config.seed, start),
       sharding.batch_sharding(s.mesh))
-  sums, t0, t0_step = None, time.time(), start
   eval_metrics = None
-  for step in range(start + 1, s.total_steps + 1):
-    state, metrics = s.train_step(state, next(batch_iter))
-    sums = metrics if sums is None else jax.tree.map(lambda a, b: a + b, sums, metrics)
-    if step % config.log_every_steps == 0 or step == s.total_steps:
-      sums = jax.device_get(sums)
-      rate = (step - t0_step) * config.batch_size / (time.time() - t0)
-      writer.write(step, 'train', {
-          'loss': sums['loss'] / sums['count'],
-          'accuracy': sums['correct'] / sums['count'],
-          'learning_rate': lr_fn(step - 1), 'images_per_sec': rate})
-      sums, t0, t0_step = None, time.time(), step
-    if step % eval_every == 0 or step == s.total_steps:
-      eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
-      writer.write(step, eval_split, eval_metrics)
-    if step % ckpt_every == 0 or step == s.total_steps:
-      s.checkpoints.save(state)
+  with preemption.StopRequest() as stop, _finish_saves_on_error(s.checkpoints):
+    for step in range(start + 1, s.total_steps + 1):
+      state, metrics = s.train_step(state, next(batch_iter))
+      log.add(step, metrics)
+      is_last = step == s.total_steps
+      if step % config.log_every_steps == 0 or is_last:
+        log.write(step)
+      if step % eval_every == 0 or is_last:
+        log.check_finite(step)
+        eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
+        writer.write(step, eval_split, eval_metrics)
+        s.checkpoints.save(state, eval_metrics)
+      elif step % ckpt_every == 0:
+        log.check_finite(step)
+        s.checkpoints.save(state)
+      if not is_last and stop.agreed(sync=step % config.log_every_steps == 0):
+        log.check_finite(step)
+        s.checkpoints.save(state)
+        s.checkpoints.wait()
+        raise Preempted(f'stopped by {stop.signal_name} after step {step}; the checkpoint '
+                        f'is in {s.checkpoints.directory}; run the same command again '
+                        'to resume')
   if eval_metrics is None:  # Nothing left to train: report the final state again.
     eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
     writer.write(start, eval_split, eval_metrics)
@@ -125,14 +139,88 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return eval_metrics
 
 
+@contextlib.contextmanager
+def _finish_saves_on_error(checkpoints):
+  """On an error in the loop, lets the checkpoints already started commit first."""
+  try:
+    yield
+  except UserError:
+    checkpoints.wait()
+    raise
+
+
+class Preempted(Exception):
+  """The run stopped on a signal after writing a checkpoint; the message says more."""
+
+
+class _TrainLog:
+  """Accumulates train metrics on the device; fetches them only when written.
+
+  Also remembers the first step whose loss was not finite, so a diverged run stops
+  naming it before any checkpoint of a NaN state is written.
+  """
+
+  def __init__(self, config, setup, writer, start):
+    self._config, self._writer = config, writer
+    self._lr = optim.learning_rate_schedule(config, setup.steps_per_epoch,
+                                            setup.total_steps)
+    self._checkpoints = setup.checkpoints
+    self._sums, self._t0, self._t0_step = None, time.time(), start
+    self._first_bad = jnp.zeros((), jnp.int32)
+
+  def add(self, step, metrics):
+    self._sums = metrics if self._sums is None else jax.tree.map(
+        lambda a, b: a + b, self._sums, metrics)
+    bad = jnp.logical_not(jnp.isfinite(metrics['loss']))
+    self._first_bad = jnp.where((self._first_bad == 0) & bad, step, self._first_bad)
+
+  def check_finite(self, step):
+    """Raises UserError if any loss up to `step` was NaN or infinite."""
+    first_bad = int(jax.device_get(self._first_bad))
+    if first_bad:
+      last = self._checkpoints.latest_step()
+      where = (f'the last good checkpoint is step {last} in {self._checkpoints.directory}'
+               if last is not None else 'no checkpoint was written')
+      raise UserError(f'the loss became NaN or infinite at step {first_bad} (checked at '
+                      f'step {step}); {where}; lower --config.learning_rate or add '
+                      'warm-up (--config.warmup_epochs)')
+
+  def write(self, step):
+    sums = jax.device_get(self._sums)
+    rate = (step - self._t0_step) * self._config.batch_size / (time.time() - self._t0)
+    self.check_finite(step)
+    self._writer.write(step, 'train', {
+        'loss': sums['loss'] / sums['count'], 'accuracy': sums['correct'] / sums['count'],
+        'learning_rate': self._lr(step - 1), 'images_per_sec': rate})
+    self._sums, self._t0, self._t0_step = None, time.time(), step
+
+
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
-                        devices=None) -> dict[str, float]:
-  """`--mode=eval`: restores the newest checkpoint of DIR and evaluates it."""
+                        which: str = 'latest', devices=None) -> dict[str, float]:
+  """`--mode=eval`: restores a checkpoint of DIR and evaluates it.
+
+  Args:
+    config: the experiment config.
+    workdir: the run's directory.
+    which: 'latest', 'best' (by config.best_metric at evaluation) or a step number.
+    devices: the devices of the mesh (default: all).
+  """
   s = _Setup(config, workdir, devices)
   if s.checkpoints.latest_step() is None:
-    raise UserError(f'no checkpoint in {workdir}/checkpoints; train first '
+    raise UserError(f'no checkpoint in {s.checkpoints.directory}; train first '
                     '(--mode=train) or point --workdir at a trained run')
-  state = s.checkpoints.restore(s.state)
+  if which == 'latest':
+    step = None
+  elif which == 'best':
+    step = s.checkpoints.best_step()
+    if step is None:
+      raise UserError(f'no checkpoint in {s.checkpoints.directory} has evaluation '
+                      'metrics; use --checkpoint=latest')
+  elif which.isdigit():
+    step = int(which)
+  else:
+    raise UserError(f"--checkpoint={which} is not 'latest', 'best' or a step number")
+  state = s.checkpoints.restore(s.state, step)
   eval_data = datasets.load_arrays(s.builder, config.dataset.eval_split)
   metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
   writer = MetricWriter(workdir, s.total_steps)

@@ -44,8 +44,9 @@ def check_config(config: ml_collections.ConfigDict, workdir: str,
     with open(path) as f:
       old = json.load(f)
     a, b = _flatten(old), _flatten(new)
-    changed = sorted(k for k in a.keys() | b.keys()
-                     if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS)
+    # Fields the old run did not have yet (added to configs/default.py since) are new
+    # defaults, not a different run.
+    changed = sorted(k for k in a if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS)
     if changed and not allow_change:
       raise UserError(
           f'workdir {workdir} holds a run with a different config ({", ".join(changed)});'

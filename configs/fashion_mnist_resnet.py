@@ -1,0 +1,114 @@
+r"""The CIFAR ResNets and their plain twins (He, Zhang, Ren and Sun 2015, arXiv
+1512.03385, section 4.2) on Fashion-MNIST: does the degradation of deep plain nets
+show on this data too?
+
+Models as in configs/cifar10_resnet.py: a 3x3 convolution to 16 maps, three stages of
+n BasicBlocks (16/32/64 filters at 32/16/8 pixels), global average pooling and a
+10-way fully connected layer, 6n+2 weighted layers; identity shortcuts, zero-padded
+where the channels double (option A, no parameters); the plain nets have none.
+
+Data: the 28x28 grayscale images (our builder `fashion_mnist_idx`,
+input_pipeline/idx.py; `apt-get install dataset-fashion-mnist`) zero-padded to the
+nets' 32x32 input, normalized with the training set's mean and std, and the CIFAR
+augmentation of section 4.2: 4 pixels of padding on each side, a random 32x32 crop and
+a random horizontal flip.
+
+Recipe (section 4.2, unchanged): SGD with momentum 0.9, weight decay 1e-4 on every
+parameter, batch 128, learning rate 0.1 divided by 10 at 32k and 48k iterations, stop
+at 64k iterations (137 epochs of the 60,000 images; the paper's schedule in
+iterations, not epochs).
+
+Config string `VARIANT[,smoke]`:
+  VARIANT   20 | 56 (ResNets) or plain20 | plain56
+  smoke     batch 8 and 4 steps on a slice of the data: checks that it runs.
+
+Run (hours on a CPU: see configs/tables/fashion_mnist.py):
+  python main.py --config=configs/fashion_mnist_resnet.py:20 --workdir=/tmp/fm_resnet20
+
+Expected: nothing published for these nets on Fashion-MNIST; the README's benchmark
+has ResNet18 at 0.949 and WRN-28-10 at 0.959 test accuracy. On CIFAR-10 the paper's
+ResNet-56 beats ResNet-20 (6.97% vs 8.75% error) while plain-56 is worse than plain-20
+(Fig. 6).
+"""
+
+import ml_collections
+
+from configs import default
+from train_lib.errors import UserError
+
+VARIANTS = ('20', '56', 'plain20', 'plain56')
+MODIFIERS = ('smoke',)
+
+# Per-channel statistics of the 60,000 training images, on the [0, 1] scale.
+MEAN, STD = (0.2860,), (0.3530,)
+
+TRAIN_IMAGES = 60_000
+BOUNDARY_STEPS = (32_000, 48_000)
+TOTAL_STEPS = 64_000
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the config for `arg` (see the module docstring).
+
+  Args:
+    arg: `VARIANT[,smoke]`, e.g. '20', 'plain56', '56,smoke'.
+
+  Returns:
+    The ConfigDict ('20' when `arg` is empty).
+  """
+  variant, *modifiers = (arg or '20').split(',')
+  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
+    raise UserError(f"bad config string '{arg}' for fashion_mnist_resnet.py: use "
+                    f"VARIANT[,smoke] with VARIANT in {', '.join(VARIANTS)}")
+  plain = variant.startswith('plain')
+  depth = int(variant.removeprefix('plain'))
+  config = default.get_config()
+
+  # Data: 28x28 -> 32x32 by zero padding, then the CIFAR augmentation.
+  config.dataset.name = 'fashion_mnist_idx'
+  config.dataset.num_classes = 10
+  config.input.image_size = 0
+  config.input.pad_to = 32
+  config.input.channels = 1
+  config.input.mean, config.input.std = MEAN, STD
+  config.input.crop_padding = 4
+  config.input.random_flip = True
+
+  # Model.
+  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
+  config.model.shortcut = 'none' if plain else 'A'
+  config.model.zero_init_residual = False
+
+  # Optimizer.
+  config.batch_size = 128
+  config.optimizer = 'sgd'
+  config.learning_rate = 0.1
+  config.momentum = 0.9
+  config.nesterov = False
+  config.weight_decay = 1e-4
+  config.weight_decay_mask = 'all'  # Caffe's solver decays every parameter
+
+  # Schedule: the paper's iterations, converted to epochs of this training set.
+  steps_per_epoch = TRAIN_IMAGES // config.batch_size
+  config.num_train_steps = TOTAL_STEPS
+  config.num_epochs = TOTAL_STEPS / steps_per_epoch
+  config.lr_schedule = 'step'
+  config.lr_boundaries_epochs = tuple(s / steps_per_epoch for s in BOUNDARY_STEPS)
+  config.lr_decay = 0.1
+  config.warmup_epochs = 0.0
+
+  # Eval.
+  config.eval_batch_size = 1000
+  config.eval_every_steps = -1  # once per epoch
+
+  # Runtime.
+  config.seed = 0
+  config.log_every_steps = 100
+
+  if 'smoke' in modifiers:
+    config.dataset.train_split = 'train[:64]'
+    config.dataset.eval_split = 'test[:16]'
+    config.batch_size = config.eval_batch_size = 8
+    config.num_train_steps = 4
+    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  return config

@@ -1,0 +1,117 @@
+r"""ResNets on ImageNet (He, Zhang, Ren and Sun 2015, arXiv 1512.03385, Table 1).
+
+Models: ResNet-18/34/50/101/152 with projection shortcuts where the shape changes
+(option B of section 3.3) and the plain-18/34 nets of the degradation experiment
+(Table 2), BatchNorm after every convolution, He-normal initialization.
+
+Recipe: torchvision's reference, which is the paper's with a fixed step schedule in
+place of "divide by 10 when the error plateaus": SGD with momentum 0.9, batch 256,
+learning rate 0.1 (scaled linearly, 0.1 * batch / 256), weight decay 1e-4 on every
+parameter, 90 epochs, learning rate x0.1 at epochs 30 and 60. Inputs 224x224 with a
+random horizontal flip, normalized by the ImageNet mean and standard deviation.
+
+Config string `DEPTH[_v1][,smoke]`:
+  DEPTH   18 | 34 | 50 | 101 | 152 | plain18 | plain34
+  _v1     the paper's Bottleneck (stride on the first 1x1) instead of torchvision's
+          v1.5 (stride on the 3x3); a no-op for 18/34 and the plain nets, whose
+          BasicBlocks carry the stride on their first 3x3 either way.
+  smoke   64x64 inputs, batch 8 and 4 steps on a slice of the data: checks that the
+          pipeline runs, trains nothing.
+
+Run (8 devices):
+  python main.py --config=configs/imagenet_resnet.py:50 --workdir=/tmp/resnet50 \
+      --config.dataset.data_dir=$TFDS_DATA_DIR
+
+Expected single-crop top-1 accuracy (torchvision V1 weights, this recipe, v1.5):
+  ResNet-18 69.758, -34 73.314, -50 76.130, -101 77.374, -152 78.312.
+The paper's 10-crop top-1 error (Tables 2 and 3, v1): plain-18 27.94, plain-34 28.54,
+ResNet-18 27.88, ResNet-34 (B) 24.52, -50 22.85, -101 21.75, -152 21.43.
+
+Not expressible with the base config's fields: the scale augmentation (the paper's
+shorter side in [256, 480], torchvision's random-resized crop) and the evaluation's
+resize to 256 with a 224 centre crop; the input pipeline's plain resize to 224 is
+used instead, which costs accuracy.
+"""
+
+import ml_collections
+
+from configs import default
+from train_lib.errors import UserError
+
+DEPTHS = ('18', '34', '50', '101', '152', 'plain18', 'plain34')
+VARIANTS = DEPTHS + tuple(d + '_v1' for d in DEPTHS)
+MODIFIERS = ('smoke',)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the config for `arg` (see the module docstring).
+
+  Args:
+    arg: `DEPTH[_v1][,smoke]`, e.g. '50', 'plain34', '101_v1,smoke'.
+
+  Returns:
+    The ConfigDict ('50' when `arg` is empty).
+  """
+  variant, *modifiers = (arg or '50').split(',')
+  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
+    raise UserError(f"bad config string '{arg}' for imagenet_resnet.py: use DEPTH[_v1]"
+                    f"[,smoke] with DEPTH in {', '.join(DEPTHS)}")
+  depth, v1 = variant.removesuffix('_v1'), variant.endswith('_v1')
+  config = default.get_config()
+
+  # Data.
+  config.dataset.name = 'imagenet2012'
+  config.dataset.train_split = 'train'
+  config.dataset.eval_split = 'validation'
+  config.dataset.num_classes = 1000
+  config.input.channels = 3
+  config.input.image_size = 224
+  config.input.mean = IMAGENET_MEAN
+  config.input.std = IMAGENET_STD
+  config.input.crop_padding = 0
+  config.input.random_flip = True
+
+  # Model: Table 1; option B shortcuts, or none for the plain nets.
+  config.model.name = depth if depth.startswith('plain') else f'resnet{depth}'
+  config.model.stride_on_3x3 = not v1
+  config.model.zero_init_residual = False  # the paper: every BN scale starts at 1
+
+  # Optimizer.
+  config.batch_size = 256
+  config.optimizer = 'sgd'
+  config.learning_rate = 0.1 * config.batch_size / 256
+  config.momentum = 0.9
+  config.nesterov = False
+  config.weight_decay = 1e-4
+  config.weight_decay_mask = 'all'  # the paper and torchvision decay BN parameters too
+
+  # Schedule.
+  config.num_epochs = 90.0
+  config.num_train_steps = -1
+  config.lr_schedule = 'step'
+  config.lr_boundaries_epochs = (30.0, 60.0)
+  config.lr_decay = 0.1
+  config.warmup_epochs = 0.0
+
+  # Eval.
+  config.eval_batch_size = 256
+  config.eval_every_steps = -1  # once per epoch
+
+  # Runtime.
+  config.seed = 0
+  config.half_precision = False
+  config.log_every_steps = 100
+  config.checkpoint_every_steps = -1
+
+  if 'smoke' in modifiers:
+    config.input.image_size = 64
+    config.dataset.train_split = 'train[:64]'
+    config.dataset.eval_split = 'validation[:16]'
+    config.batch_size = config.eval_batch_size = 8
+    config.learning_rate = 0.1 * config.batch_size / 256
+    config.num_train_steps = 4
+    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  return config
