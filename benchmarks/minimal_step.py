@@ -13,7 +13,8 @@ If `--mode=bench` is within a few percent of this, the library adds nothing to t
   python main.py --config=configs/cifar10_resnet.py:20 --mode=bench   # the library's
 
 Timing as in --mode=bench: compile on its own, `--warmup` steps untimed, then `--steps`
-timed, in `--rounds` rounds each ending with a wait. `--compare` also builds the
+timed, in `--rounds` rounds each ending with a wait (the median and best round are
+printed too: on a shared machine the best is the least disturbed). `--compare` also builds the
 library's step as --mode=bench does (`train_lib.bench.prepare`, one device) and
 alternates rounds of the two, so that both see the same load on a shared machine; it
 prints both rates and their ratio. The last line is `images_per_sec=<float>
@@ -143,29 +144,32 @@ def main():
   runs = {'minimal': minimal, 'library': library} if library else {'minimal': minimal}
   for run in runs.values():
     _timed(run, args.warmup)
-  wall = dict.fromkeys(runs, 0.0)
-  cpu = dict.fromkeys(runs, 0.0)
+  rounds = {name: [] for name in runs}  # (wall, cpu) seconds per step of each round
   per_round = -(-args.steps // args.rounds)
   for i in range(args.rounds):
     order = list(runs.items())
     for name, run in order[::-1] if i % 2 else order:  # each goes first half the time
       _, w, c = _timed(run, per_round)
-      wall[name] += w
-      cpu[name] += c
+      rounds[name].append((w / per_round, c / per_round))
   n = per_round * args.rounds
   device = jax.devices()[0]
   print(f'cifar ResNet-20, {args.dtype}, batch {args.batch_size}, augment {args.augment}, '
         f'one {device.platform} device ({device.device_kind}); {n} steps in '
         f'{args.rounds} rounds after {args.warmup} warm-up')
-  for name in runs:
-    print(f'{name} step: {1e3 * wall[name] / n:.3f} ms, '
-          f'{args.batch_size * n / wall[name]:,.1f} images/s '
-          f'({cpu[name] / n:.3f} CPU seconds per step)')
+  mean, best = {}, {}
+  for name, times in rounds.items():
+    walls = sorted(w for w, _ in times)
+    mean[name], best[name] = sum(walls) / len(walls), walls[0]
+    print(f'{name} step: {1e3 * mean[name]:.3f} ms, {args.batch_size / mean[name]:,.1f} '
+          f'images/s; per-round median {1e3 * walls[len(walls) // 2]:.3f} ms, best '
+          f'{1e3 * walls[0]:.3f} ms; {sum(c for _, c in times) / len(times):.3f} CPU '
+          'seconds per step')
   if library:
-    print(f'library / minimal images/s: {wall["minimal"] / wall["library"]:.3f}; '
+    print(f'library / minimal images/s: {mean["minimal"] / mean["library"]:.3f} '
+          f'(best rounds: {best["minimal"] / best["library"]:.3f}); '
           f'library compile: {lib.compile_seconds:.2f} s')
   print(f'minimal compile: {compile_seconds:.2f} s')
-  print(f'images_per_sec={args.batch_size * n / wall["minimal"]:.2f} '
+  print(f'images_per_sec={args.batch_size / mean["minimal"]:.2f} '
         f'compile_seconds={compile_seconds:.3f}')
 
 

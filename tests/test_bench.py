@@ -91,6 +91,7 @@ def test_peak_table_and_mfu():
   assert bench.peak_flops('NVIDIA H100 80GB HBM3', True) == 989e12
   assert bench.peak_flops('NVIDIA H100 PCIe', True) == 756e12
   assert bench.peak_flops('NVIDIA A100-SXM4-40GB', False) == 156e12
+  assert bench.peak_flops('NVIDIA L40S', True) == 362e12
   assert bench.peak_flops('TPU v5 lite', True) == 197e12
   assert bench.peak_flops('cpu', False) is None
   result = bench.BenchResult(step_seconds=0.01, timed_steps=1, warmup_steps=0,

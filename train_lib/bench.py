@@ -36,11 +36,14 @@ from train_lib.errors import UserError
 # peaks. The first matching row wins: specific names come first.
 PEAK_FLOPS = (
     ('H100 PCIe', 756e12, 378e12),
+    ('H100 NVL', 835e12, 418e12),
     ('H100', 989e12, 495e12),  # SXM (the 'NVIDIA H100 80GB HBM3' of cloud machines)
     ('H200', 989e12, 495e12),  # also GH200
     ('A100', 312e12, 156e12),
+    ('L40S', 362e12, 183e12),
+    ('L40', 181e12, 90e12),
     ('L4', 121e12, 60e12),
-    ('V100', 125e12, 15.7e12),  # no TF32
+    ('V100', 125e12, 15.7e12),  # float16 (no bfloat16 or TF32 units)
     ('TPU v6 lite', 918e12, 918e12),
     ('TPU v5 lite', 197e12, 197e12),
     ('TPU v5', 459e12, 459e12),  # v5p
