@@ -82,3 +82,22 @@ def get_config() -> ml_collections.ConfigDict:
   config.best_metric = 'accuracy'
   config.best_mode = 'max'  # max | min
   return config
+
+
+def shrink_for_smoke_test(config: ml_collections.ConfigDict,
+                          image_size: int | None = None) -> ml_collections.ConfigDict:
+  """The `smoke` modifier: 64 training and 16 eval examples, batch 8, 4 steps.
+
+  The learning rate is scaled linearly with the batch (Goyal et al. 2017), as the
+  recipes scale it.
+  """
+  first = lambda split, n: f"{split.split('[')[0]}[:{n}]"  # noqa: E731
+  config.dataset.train_split = first(config.dataset.train_split, 64)
+  config.dataset.eval_split = first(config.dataset.eval_split, 16)
+  if image_size:
+    config.input.image_size = image_size
+  config.learning_rate *= 8 / config.batch_size
+  config.batch_size = config.eval_batch_size = 8
+  config.num_train_steps = 4
+  config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  return config

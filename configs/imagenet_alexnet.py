@@ -105,12 +105,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 100
   config.checkpoint_every_steps = -1
 
-  if 'smoke' in modifiers:
-    config.input.image_size = 67  # the smallest that survives conv1 and three pools
-    config.dataset.train_split = 'train[:64]'
-    config.dataset.eval_split = 'validation[:16]'
-    config.batch_size = config.eval_batch_size = 8
-    config.learning_rate = 0.01 * config.batch_size / (128 if original else 256)
-    config.num_train_steps = 4
-    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  if 'smoke' in modifiers:  # the smallest that survives conv1 and three pools
+    default.shrink_for_smoke_test(config, image_size=67)
   return config

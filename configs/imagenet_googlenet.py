@@ -125,12 +125,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = -1
 
   if smoke:
-    config.input.image_size = 96 if paper else 64
-    config.dataset.train_split = 'train[:64]'
-    config.dataset.eval_split = 'validation[:16]'
-    config.batch_size = config.eval_batch_size = 8
-    config.learning_rate = BVLC_LR * config.batch_size / BVLC_BATCH
+    default.shrink_for_smoke_test(config, image_size=96 if paper else 64)
     config.warmup_epochs = 0.0
-    config.num_train_steps = 4
-    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
   return config

@@ -121,11 +121,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = -1
 
   if 'smoke' in modifiers:
-    config.input.image_size = 48
-    config.dataset.train_split = 'train[:64]'
-    config.dataset.eval_split = 'validation[:16]'
-    config.batch_size = config.eval_batch_size = 8
-    config.learning_rate = base_lr * config.batch_size / 256
-    config.num_train_steps = 4
-    config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+    default.shrink_for_smoke_test(config, image_size=48)
   return config
