@@ -22,7 +22,8 @@ Config string `VARIANT[,smoke]`:
   VARIANT   20 | 56 (ResNets) or plain20 | plain56
   smoke     batch 8 and 4 steps on a slice of the data: checks that it runs.
 
-Run (hours on a CPU: see configs/tables/fashion_mnist.py):
+Run (on a GPU: on a 2-core CPU ResNet-20 trains at ~60 images/s, about 36 hours for
+the 64k iterations; ResNet-56 about 110; configs/tables/fashion_mnist.py):
   python main.py --config=configs/fashion_mnist_resnet.py:20 --workdir=/tmp/fm_resnet20
 
 Expected: nothing published for these nets on Fashion-MNIST; the README's benchmark

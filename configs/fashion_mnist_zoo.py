@@ -18,11 +18,15 @@ stride-32 stack still ends on a spatial map:
   vgg16      the images zero-padded to 32 (as for LeNet-5): the five 2x2 max pools
              give 1x1x512, which the adaptive average pool repeats to torchvision's
              7x7 input of fc6, so the head is the ImageNet one (most of the
-             parameters are in fc6). The published 26M-parameter VGG16 instead dropped the fifth conv
-             block and flattened 1x1x512 into its 4096-unit layers.
+             parameters are in fc6). The published 26M-parameter VGG16 instead
+             dropped the fifth conv block and flattened 1x1x512 into its 4096-unit
+             layers.
+
 Per image (--mode=summary): ResNet-18 11.2M parameters and 142M multiply-accumulates
 at 64x64, GoogLeNet 5.6M and 116M at 64x64, VGG-16 134.3M and 432M at 32x32 (LeNet-5:
-0.4M): hours of training on a CPU, minutes on a GPU.
+0.06M and 0.4M): about a day (ResNet-18, GoogLeNet) to several (VGG-16) of training on
+a 2-core CPU for the 30 epochs (estimates: configs/tables/fashion_mnist.py); meant for
+an accelerator.
 
 Recipe (ours; the published rows are user submissions with their own): SGD with
 Nesterov momentum 0.9, batch 128, weight decay 5e-4 on kernels only, one epoch of

@@ -19,6 +19,7 @@ the files' order (example i of a split is record i of its files).
 """
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -45,6 +46,10 @@ FASHION_MNIST_LABELS = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', '
 _UBYTE = 0x08  # The IDX type byte of unsigned bytes, the only type these files use.
 
 
+def _message(problem: str, how_to_get: str) -> str:
+  return f'{problem}; {how_to_get}' if how_to_get else problem
+
+
 def find_file(directory: str, name: str, how_to_get: str) -> str:
   """Returns `directory/name.gz`, or `directory/name` if only that one exists.
 
@@ -54,8 +59,8 @@ def find_file(directory: str, name: str, how_to_get: str) -> str:
   for path in (os.path.join(directory, name + '.gz'), os.path.join(directory, name)):
     if os.path.isfile(path):
       return path
-  raise UserError(f'IDX file {os.path.join(directory, name)}.gz not found (nor '
-                  f'uncompressed); {how_to_get}')
+  raise UserError(_message(f'IDX file {os.path.join(directory, name)}.gz not found (nor '
+                           'uncompressed)', how_to_get))
 
 
 def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
@@ -73,7 +78,7 @@ def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
     UserError: the file is unreadable, has a wrong magic number, or is truncated or
       longer than its header says; the message names the file.
   """
-  fail = lambda what: UserError(f'IDX file {path} {what}; {how_to_get}')  # noqa: E731
+  fail = lambda what: UserError(_message(f'IDX file {path} {what}', how_to_get))  # noqa: E731
   try:
     if path.endswith('.gz'):
       with gzip.open(path, 'rb') as f:
@@ -98,7 +103,7 @@ def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
   if len(data) < header:
     raise fail(f'is truncated: {len(data)} bytes, shorter than its {header}-byte header')
   shape = struct.unpack(f'>{ndim}I', data[4:header])
-  size = int(np.prod(shape))
+  size = math.prod(shape)  # Python ints: a corrupt header cannot overflow
   if len(data) - header != size:
     state = 'is truncated' if len(data) - header < size else 'is longer than its header says'
     raise fail(f'{state}: the header gives shape {shape} ({size} bytes after the header), '
@@ -119,14 +124,15 @@ def read_split(directory: str, split: str, how_to_get: str = '',
   images = read_idx(images_path, 3, how_to_get)
   labels = read_idx(labels_path, 1, how_to_get)
   if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-    raise UserError(f'IDX file {images_path} holds {images.shape[1]}x{images.shape[2]} '
-                    f'images, not {IMAGE_SIZE}x{IMAGE_SIZE}; {how_to_get}')
+    raise UserError(_message(f'IDX file {images_path} holds {images.shape[1]}x'
+                             f'{images.shape[2]} images, not {IMAGE_SIZE}x{IMAGE_SIZE}',
+                             how_to_get))
   if len(images) != len(labels):
-    raise UserError(f'IDX files {images_path} and {labels_path} hold {len(images)} images '
-                    f'but {len(labels)} labels; {how_to_get}')
+    raise UserError(_message(f'IDX files {images_path} and {labels_path} hold '
+                             f'{len(images)} images but {len(labels)} labels', how_to_get))
   if len(labels) and labels.max() >= num_classes:
-    raise UserError(f'IDX file {labels_path} has label {labels.max()}, not in '
-                    f'0..{num_classes - 1}; {how_to_get}')
+    raise UserError(_message(f'IDX file {labels_path} has label {labels.max()}, not in '
+                             f'0..{num_classes - 1}', how_to_get))
   return images[..., None], labels
 
 

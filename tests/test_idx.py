@@ -6,16 +6,21 @@ the dataset itself and a short training run, and skip where it is not installed.
 """
 
 import gzip
+import importlib
 import os
 import struct
 
 import ml_collections
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
-
 from helpers import assert_user_error, read_metrics, run_main
-from input_pipeline import datasets, idx
+
+from configs import fashion_mnist_resnet
+from configs.tables import fashion_mnist
+from input_pipeline import datasets, idx, preprocess
+from models import googlenet, lenet, resnet, vgg
 from train_lib.errors import UserError
 
 APT = idx.FASHION_MNIST_APT
@@ -75,7 +80,6 @@ def test_read_idx_decodes_gzip_and_raw_files(idx_dir):
 
 def test_png_encoding_is_lossless():
   images = _fake_split(5, 3)[0][..., None]
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   for png, image in zip(idx.encode_png(images), images):
     np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), image)
 
@@ -233,17 +237,10 @@ def test_main_missing_files_is_one_error_line(tmp_path):
   assert_user_error(result, missing, APT)
 
 
-def _family_models():
-  from models import googlenet, lenet, resnet, vgg  # pylint: disable=g-import-not-at-top
-  return {**lenet.MODELS, **resnet.MODELS, **vgg.MODELS, **googlenet.MODELS}
-
-
 def test_table_rows_name_configs_that_load():
-  import importlib  # pylint: disable=g-import-not-at-top
-  from configs.tables import fashion_mnist  # pylint: disable=g-import-not-at-top
-  from input_pipeline import preprocess  # pylint: disable=g-import-not-at-top
   table = fashion_mnist.get_table()
-  models = _family_models()
+  # The families' own names (the registry merges them).
+  models = {**lenet.MODELS, **resnet.MODELS, **vgg.MODELS, **googlenet.MODELS}
   inputs = {'lenet5_modern': 32, 'lenet5_softmax': 32, 'cifar_resnet20': 32,
             'cifar_plain20': 32, 'cifar_resnet56': 32, 'cifar_plain56': 32,
             'resnet18': 64, 'googlenet': 64, 'vgg16': 32}
@@ -268,7 +265,6 @@ def test_table_rows_name_configs_that_load():
     ('20', 'cifar_resnet20', 'A'), ('56', 'cifar_resnet56', 'A'),
     ('plain20', 'cifar_plain20', 'none'), ('plain56', 'cifar_plain56', 'none')])
 def test_resnet_configs(variant, model, shortcut):
-  from configs import fashion_mnist_resnet  # pylint: disable=g-import-not-at-top
   config = fashion_mnist_resnet.get_config(variant)
   assert (config.model.name, config.model.shortcut) == (model, shortcut)
   assert (config.input.image_size, config.input.pad_to) == (0, 32)

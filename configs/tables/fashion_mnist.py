@@ -55,8 +55,10 @@ def get_table() -> ml_collections.ConfigDict:
   table.title = 'Fashion-MNIST test accuracy (10,000 test images)'
   table.metric = 'accuracy'  # of the last `test` row of metrics.jsonl
   table.source = SOURCE
-  # cpu_hours: LeNet-5 measured (README); the rest estimated from their MACs per
-  # image (configs/fashion_mnist_*.py) against LeNet-5's measured throughput.
+  # cpu_hours: LeNet-5 measured (3.4-5 minutes, README); the rest estimated from
+  # ResNet-20's measured train throughput on the shared 2-core CPU (63 images/s at
+  # batch 128, i.e. 2.5G forward multiply-accumulates/s) times each row's images seen
+  # and multiply-accumulates per image (--mode=summary).
   table.rows = (
       # LeNet-5 (61,706 parameters: 2 conv layers with max pooling, 3 FC layers)
       # against the README's 2-conv net with max pooling; its <100K-parameter 2-conv
@@ -65,16 +67,16 @@ def get_table() -> ml_collections.ConfigDict:
            '2 Conv Layers with max pooling (Tensorflow) >300 epochs', 0.08),
       # The degradation pair (He et al. 2015, Fig. 6 on CIFAR-10): nothing published
       # on Fashion-MNIST; 64k iterations each.
-      _row('ResNet-20', 'configs/fashion_mnist_resnet.py', '20', (0,), None, 10.0),
-      _row('plain-20', 'configs/fashion_mnist_resnet.py', 'plain20', (0,), None, 10.0),
-      _row('ResNet-56', 'configs/fashion_mnist_resnet.py', '56', (0,), None, 30.0),
-      _row('plain-56', 'configs/fashion_mnist_resnet.py', 'plain56', (0,), None, 30.0),
+      _row('ResNet-20', 'configs/fashion_mnist_resnet.py', '20', (0,), None, 36.0),
+      _row('plain-20', 'configs/fashion_mnist_resnet.py', 'plain20', (0,), None, 36.0),
+      _row('ResNet-56', 'configs/fashion_mnist_resnet.py', '56', (0,), None, 110.0),
+      _row('plain-56', 'configs/fashion_mnist_resnet.py', 'plain56', (0,), None, 110.0),
       # The zoo's ImageNet networks adapted to 28x28 (configs/fashion_mnist_zoo.py).
-      _row('ResNet-18', 'configs/fashion_mnist_zoo.py', 'resnet18', (0,), 'ResNet18', 8.0),
+      _row('ResNet-18', 'configs/fashion_mnist_zoo.py', 'resnet18', (0,), 'ResNet18', 28.0),
       _row('GoogLeNet', 'configs/fashion_mnist_zoo.py', 'googlenet', (0,),
-           'GoogleNet with cross-entropy loss', 7.0),
+           'GoogleNet with cross-entropy loss', 23.0),
       _row('VGG-16', 'configs/fashion_mnist_zoo.py', 'vgg16', (0,),
-           'VGG16 26M parameters', 25.0),
+           'VGG16 26M parameters', 85.0),
   )
   # Published rows beyond our zoo, shown for scale only.
   table.context = tuple(
