@@ -14,10 +14,10 @@ If `--mode=bench` is within a few percent of this, the library adds nothing to t
 
 Timing as in --mode=bench: compile on its own, `--warmup` steps untimed, then `--steps`
 timed, in `--rounds` rounds each ending with a wait (the median and best round are
-printed too: on a shared machine the best is the least disturbed). `--compare` also builds the
-library's step as --mode=bench does (`train_lib.bench.prepare`, one device) and
-alternates rounds of the two, so that both see the same load on a shared machine; it
-prints both rates and their ratio. The last line is `images_per_sec=<float>
+printed too: on a shared machine the best is the least disturbed). `--compare` also
+builds the library's step as --mode=bench does (`train_lib.bench.prepare`, one device)
+and alternates rounds of the two, so that both see the same load on a shared machine;
+it prints both rates and their ratio. The last line is `images_per_sec=<float>
 compile_seconds=<float>` of the minimal step.
 """
 
