@@ -17,16 +17,24 @@ from train_lib.errors import UserError
 
 FLAGS = flags.FLAGS
 EXIT_PREEMPTED = 3  # stopped by SIGTERM/SIGINT after checkpointing; rerun to resume
-MODES = ('train', 'eval', 'summary', 'bench')
+MODES = ('train', 'eval', 'summary', 'bench', 'inspect', 'convert', 'predict', 'table',
+         'report')
 
 config_flags.DEFINE_config_file('config', None, 'Experiment config file[:arg].',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and logs.')
 flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
 flags.DEFINE_string('checkpoint', 'latest',
-                    "--mode=eval: which checkpoint, 'latest', 'best' or a step number.")
+                    "--mode=eval, predict, convert (export): which checkpoint, 'latest', "
+                    "'best' or a step number.")
 flags.DEFINE_bool('allow_config_change', False,
                   'Continue a run in --workdir even if its config differs.')
+# Multi-process runs (README, Multi-host); JAX detects SLURM, Open MPI, TPU pods and
+# Kubernetes itself. Defaults: the JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+# JAX_PROCESS_ID environment variables.
+flags.DEFINE_string('coordinator_address', None, "Multi-process: process 0's host:port.")
+flags.DEFINE_integer('num_processes', None, 'Multi-process: number of processes.')
+flags.DEFINE_integer('process_id', None, 'Multi-process: index of this process.')
 
 
 def run(argv) -> None:
@@ -38,7 +46,12 @@ def run(argv) -> None:
   config = _load_config()
   if config is None:
     raise UserError('--config is required, e.g. --config=configs/digits_lenet5.py')
-  from train_lib import compilation  # pylint: disable=g-import-not-at-top
+  from train_lib import compilation, distributed  # pylint: disable=g-import-not-at-top
+  distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                         FLAGS.process_id)  # before any JAX backend starts
+  if FLAGS.mode in ('table', 'report') or 'rows' in config:  # configs/tables/*.py
+    _run_table(config)
+    return
   compilation.configure(config, FLAGS.workdir)  # before anything compiles
   if FLAGS.mode == 'summary':
     from train_lib import summary_mode  # pylint: disable=g-import-not-at-top
@@ -48,10 +61,26 @@ def run(argv) -> None:
     from train_lib import bench  # pylint: disable=g-import-not-at-top
     bench.run(config)
     return
+  if FLAGS.mode == 'predict':  # DIR's checkpoint, or --config.init_from without one
+    from train_lib import predict  # pylint: disable=g-import-not-at-top
+    predict.run(config, FLAGS.workdir, FLAGS.checkpoint)
+    return
   if not FLAGS.workdir:
     raise UserError('--workdir is required, e.g. --workdir=/tmp/run1')
+  if FLAGS.mode == 'convert':  # PyTorch weights -> DIR (init_from), DIR -> export_to
+    from train_lib import convert  # pylint: disable=g-import-not-at-top
+    convert.run(config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.allow_config_change)
+    return
+  if FLAGS.mode == 'inspect':  # pictures of DIR's newest checkpoint
+    from train_lib import inspect_mode  # pylint: disable=g-import-not-at-top
+    inspect_mode.run(config, FLAGS.workdir)
+    return
   from train_lib import train  # pylint: disable=g-import-not-at-top
   if FLAGS.mode == 'train':
+    if config.init_from:  # fine-tuning: a new DIR starts from the file's weights
+      from train_lib import convert  # pylint: disable=g-import-not-at-top
+      convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change,
+                             only_if_new=True)
     try:
       train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
     except train.Preempted as e:
@@ -59,6 +88,21 @@ def run(argv) -> None:
       sys.exit(EXIT_PREEMPTED)
   elif FLAGS.mode == 'eval':
     train.evaluate_checkpoint(config, FLAGS.workdir, FLAGS.checkpoint)
+
+
+def _run_table(config) -> None:
+  """--mode=table|report on a table config; a stopped run exits as in --mode=train."""
+  from train_lib import tables  # pylint: disable=g-import-not-at-top
+  config_file = config_flags.get_config_filename(FLAGS['config'])
+  if FLAGS.mode != 'table':
+    tables.main(FLAGS.mode, config, FLAGS.workdir, config_file)
+    return
+  from train_lib import train  # pylint: disable=g-import-not-at-top
+  try:
+    tables.main(FLAGS.mode, config, FLAGS.workdir, config_file, FLAGS.allow_config_change)
+  except train.Preempted as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(EXIT_PREEMPTED)
 
 
 def _load_config():

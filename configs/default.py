@@ -19,11 +19,19 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.train_split = 'train'
   config.dataset.eval_split = 'test'
   config.dataset.download = False  # let TFDS download catalog datasets
-  config.dataset.manual_dir = ''  # our builders' local files ('': the builder's default)
+  # Local files a dataset is prepared from: our builders' ('': the builder's default),
+  # and the archives of catalog datasets downloaded by hand (imagenet2012).
+  config.dataset.manual_dir = ''
   config.dataset.num_classes = 10  # checked against the dataset's label feature
+  # Dense tasks: every object label > 0 becomes 1 (foreground vs background).
+  config.dataset.binary_mask = False
   # Preprocessing, done in JAX on the device (input_pipeline/preprocess.py).
   config.input = ml_collections.ConfigDict()
   config.input.image_size = 32  # resize to this square size; 0 keeps the stored size
+  # Non-square inputs (e.g. Cityscapes 512x1024, COCO pose 256x192): the width, with
+  # image_size the height; 0 = square. Read by --mode=summary/bench (model_input_shape)
+  # and by the device-side resize (preprocess.normalize).
+  config.input.image_width = 0
   config.input.channels = 3  # of the stored images (for --mode=summary and bench)
   config.input.resize_method = 'bilinear'
   config.input.pad_to = 0  # zero-pad (centred) to this square size after resizing
@@ -33,6 +41,38 @@ def get_config() -> ml_collections.ConfigDict:
   # to image_size at a random offset (0 = off); random horizontal flip.
   config.input.crop_padding = 0
   config.input.random_flip = False
+  # How the devices are fed (input_pipeline/feeds.py): 'device_resident' (the training
+  # split lives on the devices as uint8; each step gathers and augments its batch),
+  # 'host' (batches made on the host and prefetched: from the split decoded in memory,
+  # or streamed by tf.data for large or variable-size datasets), 'auto' (device_resident
+  # where the split fits in device_resident_max_mb and needs no host crop, else host).
+  config.input.feed = 'auto'
+  config.input.device_resident_max_mb = 1024.0  # per device: each holds a full copy
+  config.input.host_cache_max_mb = 4096.0  # decoded splits / streamed records kept in RAM
+  config.input.shuffle_buffer = 16_384  # streamed training examples, per process
+  config.input.host_threads = 0  # tf.data threads per process (0: one per core)
+  # Host crops (input_pipeline/crops.py) of images of any size to image_size. Train:
+  # 'none' | 'random_resized' (Inception: area fraction in crop_area_range, aspect
+  # ratio in crop_aspect_range) | 'scale_jitter' (VGG: shorter side rescaled to S,
+  # uniform in shorter_side_range, random crop). Eval: 'none' | 'center' (shorter side
+  # to eval_resize, central crop) | 'ten_crop' (the 4 corner and central crops and
+  # their mirror images; the logits of the 10 views are averaged).
+  config.input.train_crop = 'none'
+  config.input.crop_area_range = (0.08, 1.0)
+  config.input.crop_aspect_range = (3 / 4, 4 / 3)
+  config.input.shorter_side_range = (256, 512)
+  config.input.eval_crop = 'none'
+  config.input.eval_resize = 256
+  # Dense tasks only (input_pipeline/dense_augment.py): random rescaling by a factor in
+  # [min, max] before the crop, applied alike to image and labels; how to pad to
+  # pad_to: 'constant' (black) or 'reflect' (U-Net's mirrored overlap-tile input).
+  config.input.scale_range = (1.0, 1.0)
+  config.input.pad_mode = 'constant'
+
+  # Task (train_lib/tasks.py): classification | segmentation | saliency (keypoints:
+  # reserved). It supplies the loss, the metrics and the pictures of the one loop.
+  config.task = 'classification'
+  config.ignore_label = 255  # dense tasks: pixels with this label count nowhere
 
   # Model.
   config.model = ml_collections.ConfigDict()
@@ -81,6 +121,38 @@ def get_config() -> ml_collections.ConfigDict:
   config.keep_best_checkpoints = 1  # and the best ones by best_metric at evaluation
   config.best_metric = 'accuracy'
   config.best_mode = 'max'  # max | min
+
+  # Pretrained weights (train_lib/convert.py; README, Pretrained weights).
+  # A .safetensors file or a PyTorch state dict (.pth/.pt) of a model with a mapping
+  # (models/torch_weights): --mode=convert imports it as DIR's checkpoint at step 0;
+  # --mode=train does the same first when DIR holds no checkpoint yet (fine-tuning).
+  config.init_from = ''
+  # Every tensor of the file used and every parameter filled, shapes equal; False loads
+  # what fits and leaves the rest at its initialisation (e.g. a new classifier head).
+  config.init_from_strict = True
+  # --mode=convert: also write DIR's checkpoint (--checkpoint) to this .safetensors file,
+  # in the source library's names (torchvision/timm), loadable by its model.
+  config.export_to = ''
+  # --mode=predict (train_lib/predict.py): classify image files with DIR's checkpoint
+  # (or with init_from's weights when DIR holds none), preprocessed as the evaluation:
+  # input.eval_crop 'center' or 'ten_crop' resizes the shorter side to eval_resize and
+  # takes the central crop; 'none' the device-side resize to image_size.
+  config.predict = ml_collections.ConfigDict()
+  config.predict.images = ''  # a glob of image files, e.g. 'photos/*.jpg'
+  config.predict.output = ''  # .npz to save `logits` (N x classes) and `files` (sorted)
+  # Class names: 'auto' (ImageNet's for 1000 classes, else indices), 'imagenet',
+  # 'index', or a text file with one name per line.
+  config.predict.class_names = 'auto'
+  config.predict.top_k = 5
+
+  # --mode=inspect (train_lib/inspect_mode.py): pictures of the newest checkpoint.
+  config.inspect = ml_collections.ConfigDict()
+  # Layers whose output maps to draw, comma-separated paths as --mode=summary prints
+  # them (e.g. 'C1,C3' or 'conv1,layer1_0/conv1'); '' = the first two convolutions.
+  config.inspect.layers = ''
+  # An image file (PNG, JPEG) to look at, converted to input.channels and resized to
+  # input.image_size; '' = the first example of dataset.eval_split.
+  config.inspect.image = ''
   return config
 
 

@@ -20,14 +20,24 @@ Variants and expected results:
             section 5 recipe: SGD, batch 128, momentum 0.9, weight decay 5e-4, lr 0.01
             divided by 10 three times when the validation error stopped improving,
             about 90 epochs, dropout 0.5 in fc6 and fc7. Expected (one CNN, ILSVRC-2012
-            validation): 40.7% top-1 and 18.2% top-5 error, i.e. 59.3% / 81.8% accuracy
-            (the paper averages ten 224 patches; one view scores somewhat lower).
+            validation): 40.7% top-1 and 18.2% top-5 error, i.e. 59.3% / 81.8% accuracy,
+            from the ten test patches (section 4.1), as evaluated here.
+
+Inputs, streamed from the host (input_pipeline/stream.py). `original` (section 4.1):
+the image rescaled so its shorter side is 256, a random crop (227 here, the size its
+layers need; the paper writes 224) and a random horizontal flip; testing on the ten
+patches (the four corner crops and the central one of the 256-rescaled image and their
+mirror images), the network's outputs averaged. The paper first cuts the central
+256x256 square and crops inside it; here the crop may fall anywhere in the rescaled
+image. Torchvision's net: Inception-style random resized crops to 224 and flips;
+testing on the central 224 crop of the image resized to 256.
 
 The paper lowered the rate by hand on plateaus; here the three drops are fixed at a
 quarter, half and three quarters of the run. The paper's mean-image subtraction on
 0-255 pixels becomes the mean RGB with std 1/255, which keeps the paper's input scale
-(its N(0, 0.01) initialization relies on it). Not expressed by this config: random
-224 crops of the 256x256 image and the PCA colour augmentation (section 4.1).
+(its N(0, 0.01) initialization relies on it). The paper averages the ten patches'
+softmax outputs, this config their logits. Not expressed by this config: the PCA
+colour augmentation (section 4.1).
 """
 
 import ml_collections
@@ -68,6 +78,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.mean = IMAGENET_MEAN
   # The paper feeds raw 0-255 pixels minus the mean; torchvision standardizes.
   config.input.std = (1.0 / 255.0,) * 3 if original else IMAGENET_STD
+  config.input.feed = 'host'  # JPEGs of every size, cropped on the host
+  if original:
+    config.input.train_crop = 'scale_jitter'
+    config.input.shorter_side_range = (256, 256)
+    config.input.eval_crop = 'ten_crop'
+  else:
+    config.input.train_crop = 'random_resized'
+    config.input.eval_crop = 'center'
+  config.input.eval_resize = 256
   config.input.crop_padding = 0
   config.input.random_flip = True
 
@@ -107,4 +126,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if 'smoke' in modifiers:  # the smallest that survives conv1 and three pools
     default.shrink_for_smoke_test(config, image_size=67)
+    config.input.shorter_side_range = (76, 76)  # 67 * 256 / 227
+    config.input.eval_resize = 76
   return config

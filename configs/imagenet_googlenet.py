@@ -17,11 +17,12 @@ Run (8 devices):
 
 Expected. The paper's ILSVRC 2014 top-5 error (section 7, Table 3) for one model is
 10.07% with 1 crop, 9.15% with 10 crops and 7.89% with 144 crops; seven models reach
-8.09 / 7.62 / 6.67%. This config evaluates one model on one view (the 224 resize), so
-10.07% top-5 error (89.93% top-5 accuracy) is the number to compare with. torchvision's
-weights (ported from the original model, `transform_input=True`) score 69.778% top-1
-and 89.530% top-5 on one 224 centre crop; the BVLC Caffe replication, trained without
-the scale and photometric augmentation, 68.7% / 88.9%.
+8.09 / 7.62 / 6.67%. This config evaluates one model on one view (the central 224 crop
+of the image resized to 256), so 10.07% top-5 error (89.93% top-5 accuracy) is the
+number to compare with. torchvision's weights (ported from the original model,
+`transform_input=True`) score 69.778% top-1 and 89.530% top-5 on one 224 centre crop;
+the BVLC Caffe replication, trained without the scale and photometric augmentation,
+68.7% / 88.9%.
 
 Recipe (section 6): asynchronous SGD with momentum 0.9, the learning rate decreased by
 4% every 8 epochs, Polyak averaging of the final weights; each auxiliary loss weighted
@@ -42,9 +43,10 @@ recipe): `--config.learning_rate=0.1 --config.weight_decay=1e-4
 --config.num_epochs=90 --config.lr_boundaries_epochs='(30,60)' --config.lr_decay=0.1
 --config.warmup_epochs=0`.
 
-Not expressible with the base config's fields: asynchronous training, Polyak averaging,
-the scale/aspect-ratio and photometric augmentation, and the evaluation's resize to 256
-with a 224 centre crop (the input pipeline resizes to 224).
+Inputs, streamed from the host (input_pipeline/stream.py): the paper's crops of 8%-100%
+of the image area with aspect ratio in [3/4, 4/3], resized to 224, and a random
+horizontal flip. Not expressible with the base config's fields: asynchronous training,
+Polyak averaging, the photometric distortions, and the paper's 144-crop testing.
 """
 
 import ml_collections
@@ -87,6 +89,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   else:
     config.input.mean = IMAGENET_MEAN
     config.input.std = IMAGENET_STD
+  config.input.feed = 'host'  # JPEGs of every size, cropped on the host
+  config.input.train_crop = 'random_resized'  # section 6: 8%-100% area, 3/4-4/3 aspect
+  config.input.crop_area_range = (0.08, 1.0)
+  config.input.crop_aspect_range = (3 / 4, 4 / 3)
+  config.input.eval_crop = 'center'
+  config.input.eval_resize = 256
   config.input.crop_padding = 0
   config.input.random_flip = True
 
@@ -126,5 +134,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if smoke:
     default.shrink_for_smoke_test(config, image_size=96 if paper else 64)
+    config.input.eval_resize = config.input.image_size * 8 // 7  # as 256 / 224
     config.warmup_epochs = 0.0
   return config

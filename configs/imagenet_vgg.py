@@ -6,8 +6,10 @@ are torchvision's.
 
   python main.py --config=configs/imagenet_vgg.py:16 --workdir=/tmp/vgg16
 
-Config string `VARIANT[,smoke]`; `smoke` shrinks the run to 48x48 inputs, batch 8 and 4
-steps on a slice of the data: it checks that the pipeline runs, trains nothing.
+Config string `VARIANT[,jitter][,smoke]`; `jitter` trains with the scale jittering of
+section 3.1 (S uniform in [256, 512]) and tests at Q = 384 instead of S = Q = 256;
+`smoke` shrinks the run to 48x48 inputs, batch 8 and 4 steps on a slice of the data: it
+checks that the pipeline runs, trains nothing.
 
 Variants and expected results. Plain nets: the paper's Table 3, ILSVRC-2012
 validation top-1 / top-5 error at a single test scale, training scale S=256:
@@ -29,8 +31,15 @@ recipe that produced torchvision's weights: lr 0.1, weight decay 1e-4 on every
 parameter, x0.1 every 30 epochs, 90 epochs. Inputs are standardized per channel as
 torchvision does (the paper subtracts only the mean RGB; its N(0, 0.01) initialization
 tolerated 0-255 inputs, the He initialization used here expects unit scale).
-Not expressed by this config: 224 crops of the image rescaled to S=256 (or S jittered in
-[256, 512]), the RGB colour shift, and dense or multi-crop testing.
+
+Inputs (section 3.1): the image isotropically rescaled so its shorter side is S
+(256, or uniform in [256, 512] with `jitter`), a random 224x224 crop and a random
+horizontal flip, streamed from the host (input_pipeline/stream.py); testing on the
+central 224 crop of the image rescaled to Q. The BatchNorm nets train on torchvision's
+random resized crops (8%-100% of the area, aspect ratio 3/4-4/3) unless `jitter`.
+Not expressed by this config: the RGB colour shift, and the paper's dense (fully
+convolutional) and multi-crop testing, so the single central crop scores somewhat
+below the table's figures.
 """
 
 import types
@@ -53,7 +62,10 @@ VARIANTS = types.MappingProxyType({
     '16_bn': ('vgg16_bn', True),
     '19_bn': ('vgg19_bn', True),
 })
-MODIFIERS = ('smoke',)
+MODIFIERS = ('jitter', 'smoke')
+# Section 3.1: training scale S, fixed or jittered; Table 3: test scale Q.
+FIXED_S, JITTER_S = (256, 256), (256, 512)
+FIXED_Q, JITTER_Q = 256, 384
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -67,8 +79,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '16').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_vgg.py: use VARIANT[,smoke] "
-                    f"with VARIANT in {', '.join(VARIANTS)}")
+    raise UserError(f"bad config string '{arg}' for imagenet_vgg.py: use VARIANT"
+                    f"[,jitter][,smoke] with VARIANT in {', '.join(VARIANTS)}")
   model_name, batch_norm = VARIANTS[variant]
   base_lr = 0.1 if batch_norm else 1e-2  # for a batch of 256
   config = default.get_config()
@@ -82,8 +94,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.image_size = 224
   config.input.mean = (0.485, 0.456, 0.406)  # RGB, on the [0, 1] scale
   config.input.std = (0.229, 0.224, 0.225)
+  config.input.feed = 'host'  # JPEGs of every size, rescaled and cropped on the host
+  jitter = 'jitter' in modifiers
+  if batch_norm and not jitter:  # torchvision's reference: Inception-style crops
+    config.input.train_crop = 'random_resized'
+  else:
+    config.input.train_crop = 'scale_jitter'
+    config.input.shorter_side_range = JITTER_S if jitter else FIXED_S
   config.input.crop_padding = 0
   config.input.random_flip = True
+  config.input.eval_crop = 'center'
+  config.input.eval_resize = JITTER_Q if jitter else FIXED_Q
 
   # Model.
   config.model.name = model_name
@@ -122,4 +143,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   if 'smoke' in modifiers:
     default.shrink_for_smoke_test(config, image_size=48)
+    config.input.shorter_side_range = (55, 110) if jitter else (55, 55)  # 48 * S / 224
+    config.input.eval_resize = 55
   return config

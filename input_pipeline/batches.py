@@ -42,7 +42,9 @@ def train_batches(data: dict[str, np.ndarray], batch_size: int, seed: int,
     epoch, i = divmod(step, steps_per_epoch)
     perm = epoch_permutation(n, seed, epoch)
     while i < steps_per_epoch:
-      idx = np.sort(perm[i * batch_size:(i + 1) * batch_size][mine])
+      # Sorted (for locality) before slicing, so the global batch is the same
+      # whatever the number of processes.
+      idx = np.sort(perm[i * batch_size:(i + 1) * batch_size])[mine]
       yield {k: v[idx] for k, v in data.items()}
       i += 1
       step += 1

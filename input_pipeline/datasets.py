@@ -2,7 +2,15 @@
 
 Every dataset goes through one path: find the builder, make sure it is prepared (our
 builders prepare offline on first use; catalog datasets only when
-`config.dataset.download` is set), then read splits as numpy arrays.
+`config.dataset.download` is set, or, for ImageNet, from the archives in
+`config.dataset.manual_dir`), then read splits (as numpy arrays here, or streamed by
+input_pipeline/stream.py).
+
+Splits may be TFDS slices, e.g. the ResNet paper's CIFAR validation: `train[:45000]`
+for training and `train[45000:]` for validation. Slicing is deterministic: it selects
+examples by their position in the prepared files, whose order is fixed when they are
+written, and splits are read with `shuffle_files=False`, so a slice is the same
+examples in the same order on every read and every machine.
 """
 
 import os
@@ -14,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from input_pipeline import digits, idx  # noqa: E402
+from input_pipeline import digits, idx, scenes  # noqa: E402
 from train_lib.errors import UserError  # noqa: E402
 
 # TensorFlow only reads data here: it must never take an accelerator from JAX.
@@ -25,6 +33,9 @@ OUR_BUILDERS = {
     'digits': digits.Digits,
     'fashion_mnist_idx': idx.FashionMnistIdx,
     'mnist_idx': idx.MnistIdx,
+    # Segmentation scenes of pasted items (input_pipeline/scenes.py).
+    'digit_scenes': scenes.DigitScenes,
+    'fashion_mnist_scenes': scenes.FashionMnistScenes,
 }
 
 
@@ -46,7 +57,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
   if name in OUR_BUILDERS:
     builder = OUR_BUILDERS[name](data_dir=data_dir)
     if not _is_prepared(builder):
-      builder.download_and_prepare(download_config=_download_config(builder, dataset_config))
+      _prepare(builder, download_config=_download_config(builder, dataset_config))
     return builder
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -55,13 +66,55 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
         f"unknown dataset '{name}'; ours: {', '.join(sorted(OUR_BUILDERS))}, or any "
         'TFDS catalog name (mnist, cifar10, ...); set --config.dataset.name') from None
   if not _is_prepared(builder):
+    if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:  # imagenet2012: archives one downloads
+      _prepare_from_manual_dir(builder, dataset_config.manual_dir)
+      return builder
     if not dataset_config.download:
       raise UserError(
           f"dataset '{name}' is not prepared in {builder.data_dir}; prepare it with "
           f"`tfds build {name} --data_dir=...` on a machine with network, or set "
           '--config.dataset.download=True (or --config.dataset.data_dir to where it is)')
-    builder.download_and_prepare()
+    _prepare(builder)
   return builder
+
+
+def _prepare(builder, **kwargs) -> None:
+  """`download_and_prepare`, where the processes of a multi-host run may all prepare the
+  same shared directory at once: those that finish after the first find it in place."""
+  try:
+    builder.download_and_prepare(**kwargs)
+  except FileExistsError:
+    if not _is_prepared(builder):
+      raise
+
+
+# Catalog datasets that TFDS prepares from archives the user downloads, into
+# `config.dataset.manual_dir`: (the files, where they come from).
+MANUAL_FILES = {
+    'imagenet2012': (('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar'),
+                     'https://image-net.org/download-images (ILSVRC 2012)'),
+}
+
+
+def _prepare_from_manual_dir(builder, manual_dir: str) -> None:
+  """Prepares a catalog dataset from the archives in `manual_dir` (once; hours for
+  ImageNet), after checking that they are there."""
+  name = builder.name
+  files, source = MANUAL_FILES.get(name, ((), 'its TFDS catalog page'))
+  what = ' and '.join(files) or 'the files its TFDS catalog page lists'
+  how = (f'download {what} from {source} into one directory and set '
+         f'--config.dataset.manual_dir to it (the run then prepares the dataset once), '
+         f'or run `tfds build {name} --manual_dir=DIR --data_dir=...` first')
+  if not manual_dir:
+    raise UserError(f"dataset '{name}' is not prepared in {builder.data_dir} and is "
+                    f'built from archives one downloads by hand: {how}')
+  missing = [f for f in files if not tf.io.gfile.exists(os.path.join(manual_dir, f))]
+  if not tf.io.gfile.isdir(manual_dir) or missing:
+    absent = ', '.join(missing) if tf.io.gfile.isdir(manual_dir) else 'the directory'
+    raise UserError(f'{absent} not found in --config.dataset.manual_dir={manual_dir}; '
+                    f'{how}')
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
 
 
 def _download_config(builder, dataset_config) -> tfds.download.DownloadConfig | None:
@@ -88,9 +141,10 @@ def num_examples(builder, split: str) -> int:
 def load_arrays(builder, split: str) -> dict[str, np.ndarray]:
   """Reads a whole split into memory as {'image': uint8 NHWC, 'label': int32}."""
   num_examples(builder, split)
-  ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(
-      try_autocache=False))
-  ds = ds.map(lambda ex: {'image': ex['image'], 'label': ex['label']})
+  ds = builder.as_dataset(
+      split=split, shuffle_files=False,
+      decoders=tfds.decode.PartialDecoding({'image': True, 'label': True}),
+      read_config=tfds.ReadConfig(try_autocache=False))
   data = tfds.as_numpy(ds.batch(4096).prefetch(1))
   chunks = list(data)
   return {

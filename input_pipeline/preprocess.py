@@ -10,14 +10,16 @@ import ml_collections
 
 
 def normalize(images, input_config: ml_collections.ConfigDict, dtype=jnp.float32):
-  """uint8 NHWC -> float: resized to `image_size`, padded to `pad_to`, normalized.
+  """uint8 NHWC -> float: resized to `image_size` (x `image_width` when set), padded to
+  `pad_to`, normalized.
 
   Padding (MNIST 28 -> 32 for LeNet-5) is black, centred.
   """
   x = images.astype(jnp.float32) / 255.0
   size = input_config.image_size
-  if size and (x.shape[1], x.shape[2]) != (size, size):
-    x = jax.image.resize(x, (x.shape[0], size, size, x.shape[3]),
+  width = input_config.image_width or size
+  if size and (x.shape[1], x.shape[2]) != (size, width):
+    x = jax.image.resize(x, (x.shape[0], size, width, x.shape[3]),
                          method=input_config.resize_method, antialias=False)
   if input_config.pad_to:
     dh, dw = input_config.pad_to - x.shape[1], input_config.pad_to - x.shape[2]
@@ -62,7 +64,9 @@ def model_input_shape(input_config: ml_collections.ConfigDict,
     stored_shape: the dataset's image shape, needed only when neither `image_size` nor
       `pad_to` fixes the size.
   """
-  size = input_config.pad_to or input_config.image_size
-  if size:
-    return (size, size, input_config.channels)
+  if input_config.pad_to:
+    return (input_config.pad_to, input_config.pad_to, input_config.channels)
+  if input_config.image_size:
+    return (input_config.image_size, input_config.image_width or input_config.image_size,
+            input_config.channels)
   return (stored_shape[0], stored_shape[1], input_config.channels)

@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from models import alexnet, googlenet, lenet, resnet, vgg
+from models import alexnet, deconvnet, googlenet, hrnet, lenet, resnet, u2net, unet, vgg
 from train_lib.errors import UserError
 
 MODELS: dict[str, Any] = {
@@ -19,6 +19,10 @@ MODELS: dict[str, Any] = {
     **vgg.MODELS,
     **googlenet.MODELS,
     **resnet.MODELS,
+    **hrnet.MODELS,
+    **unet.MODELS,
+    **deconvnet.MODELS,
+    **u2net.MODELS,
 }
 
 

@@ -4,6 +4,11 @@ Keeps the newest `keep` checkpoints and the best `keep_best` by an evaluation me
 A checkpoint is complete only once orbax has renamed its temporary directory, so a run
 killed while saving leaves the earlier ones as they were; a newest checkpoint that
 fails to restore (truncated, corrupt) is skipped with a warning.
+
+With several processes every process calls `save` and `restore` at the same steps:
+orbax writes each array shard once, from a process that holds it, and process 0 (its
+primary host) commits the checkpoint, so the workdir must be on storage all processes
+share.
 """
 
 import json
@@ -12,6 +17,7 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
 from train_lib.errors import UserError
@@ -70,7 +76,10 @@ class Checkpoints:
     try:
       self._manager = ocp.CheckpointManager(self.directory, options=options)
     except ValueError:  # orbax reads every step's JSON metadata when it starts
-      _set_aside_unreadable(self.directory)
+      if jax.process_index() == 0:
+        _set_aside_unreadable(self.directory)
+      if jax.process_count() > 1:  # the others wait for process 0's renames
+        multihost_utils.sync_global_devices('checkpoints: set aside unreadable')
       self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:

@@ -16,6 +16,7 @@ class StopRequest:
 
   def __init__(self):
     self.signal_name = None
+    self._signum = 0  # of the signal this process received
     self._previous = {}
 
   def __enter__(self):
@@ -30,6 +31,7 @@ class StopRequest:
   def _handle(self, signum, frame):
     del frame
     self.signal_name = signal.Signals(signum).name
+    self._signum = signum
     signal.signal(signum, self._previous[signum])
 
   def agreed(self, sync: bool) -> bool:
@@ -42,5 +44,8 @@ class StopRequest:
       return self.signal_name is not None
     if not sync:
       return False
-    flags = multihost_utils.process_allgather(np.int32(self.signal_name is not None))
-    return bool(np.any(flags))
+    signals = multihost_utils.process_allgather(np.int32(self._signum))
+    if not self._signum and np.any(signals):  # say which process was signalled
+      process = int(np.flatnonzero(signals)[0])
+      self.signal_name = f'{signal.Signals(int(signals[process])).name} on process {process}'
+    return bool(np.any(signals))

@@ -14,8 +14,13 @@ DATA_AXIS = 'data'
 
 
 def create_mesh(devices=None) -> Mesh:
-  """A 1-D mesh over `devices` (default: every device of every process)."""
-  devices = jax.devices() if devices is None else devices
+  """A 1-D mesh over `devices` (default: every device of every process).
+
+  The default orders the devices by process, so each process's devices hold one
+  contiguous slice of the batch: the slice its input pipeline reads.
+  """
+  if devices is None:
+    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 

@@ -11,8 +11,8 @@ import ml_collections
 import optax
 from flax.training import dynamic_scale as dynamic_scale_lib
 
-from input_pipeline import preprocess
-from train_lib import sharding
+from input_pipeline import preprocess, resident
+from train_lib import sharding, tasks
 from train_lib.errors import UserError
 
 HALF_PRECISION_DTYPES = {'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
@@ -70,31 +70,23 @@ def _variables(state: TrainState, params) -> dict:
   return {'params': params}
 
 
-def _classification_sums(logits, labels, mask):
-  """Masked sums: summed loss, correct predictions, number of examples."""
-  loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
-  return {'loss': jnp.sum(loss * mask), 'correct': jnp.sum(correct * mask),
-          'count': jnp.sum(mask)}
-
-
 def train_step(state: TrainState, batch, *, model: nn.Module,
                tx: optax.GradientTransformation, config: ml_collections.ConfigDict):
-  """One SGD step on a global batch; returns the new state and summed metrics."""
+  """One SGD step on a global batch; returns the new state and summed metrics.
+
+  The task (`config.task`, train_lib/tasks.py) makes the inputs and targets, the loss
+  and the metric sums.
+  """
+  task = tasks.get_task(config)
   aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
-  images = preprocess.normalize(batch['image'], config.input, model.dtype)
-  images = preprocess.augment(images, aug_rng, config.input)
-  labels = batch['label']
+  images, labels = task.train_inputs(batch, aug_rng, model.dtype)
 
   def loss_fn(params):
     logits, new_vars = model.apply(
         _variables(state, params), images, train=True,
         mutable=['batch_stats', 'aux_logits'], rngs={'dropout': dropout_rng})
     logits = logits.astype(jnp.float32)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    for aux in jax.tree.leaves(new_vars.get('aux_logits', {})):
-      loss += config.aux_loss_weight * optax.softmax_cross_entropy_with_integer_labels(
-          aux.astype(jnp.float32), labels).mean()
+    loss = task.loss(logits, jax.tree.leaves(new_vars.get('aux_logits', {})), labels)
     return loss, (logits, new_vars.get('batch_stats', {}))
 
   if state.dynamic_scale is None:
@@ -105,7 +97,7 @@ def train_step(state: TrainState, batch, *, model: nn.Module,
         state.dynamic_scale.value_and_grad(loss_fn, has_aux=True)(state.params))
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics = _classification_sums(logits, labels, jnp.ones_like(labels, jnp.float32))
+  metrics = task.train_sums(logits, labels)
   new_state = state.replace(step=state.step + 1, params=params,
                             batch_stats=batch_stats, opt_state=opt_state)
   if state.dynamic_scale is not None:
@@ -133,19 +125,40 @@ def train_steps(state: TrainState, batches, *, model: nn.Module,
   return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
 
+def resident_train_step(state: TrainState, data, perm, *, model: nn.Module,
+                        tx: optax.GradientTransformation,
+                        config: ml_collections.ConfigDict, batch_sharding):
+  """`train_step` on the batch of step `state.step`, gathered from the training split
+  that lives on the devices (`config.input.feed`: input_pipeline/resident.py)."""
+  batch = resident.take_batch(data, perm, state.step, config.batch_size, batch_sharding)
+  return train_step(state, batch, model=model, tx=tx, config=config)
+
+
 def eval_step(state: TrainState, batch, *, model: nn.Module,
               config: ml_collections.ConfigDict):
-  """Masked summed metrics of one (padded) eval batch."""
-  images = preprocess.normalize(batch['image'], config.input, model.dtype)
+  """Masked summed metrics of one (padded) eval batch, as the task defines them.
+
+  A batch of several views per example (images N x V x H x W x C: 10-crop testing)
+  is scored on the mean of each example's V logits.
+  """
+  task = tasks.get_task(config)
+  views = batch['image'].shape[1] if batch['image'].ndim == 5 else 0
+  if views:
+    batch = dict(batch, image=batch['image'].reshape(-1, *batch['image'].shape[2:]))
+  images, labels = task.eval_inputs(batch, model.dtype)
   logits = model.apply(_variables(state, state.params), images, train=False)
-  return _classification_sums(logits.astype(jnp.float32), batch['label'], batch['mask'])
+  if views:
+    logits = logits.reshape(-1, views, logits.shape[-1]).mean(1)
+  return task.eval_sums(logits.astype(jnp.float32), labels, batch['mask'])
 
 
-def compile_steps(model, tx, config, mesh, state_sharding):
+def compile_steps(model, tx, config, mesh, state_sharding, feed: str = 'host'):
   """`jax.jit`s both steps with the mesh's shardings; the train state is donated.
 
   The model computes in `compute_dtype(config)` whatever dtype it was built with
-  (the registry's `half_precision` switch knows only bfloat16).
+  (the registry's `half_precision` switch knows only bfloat16). With `feed`
+  'device_resident' the train step takes `(state, data, perm)` (replicated) instead of
+  `(state, batch)` (input_pipeline/feeds.py).
   """
   if config.steps_per_call != 1:
     raise UserError(f'steps_per_call={config.steps_per_call}: only --mode=bench runs '
@@ -153,10 +166,17 @@ def compile_steps(model, tx, config, mesh, state_sharding):
   model = model.clone(dtype=compute_dtype(config))
   data = sharding.batch_sharding(mesh)
   rep = sharding.replicated(mesh)
-  p_train = jax.jit(
-      functools.partial(train_step, model=model, tx=tx, config=config),
-      in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
-      donate_argnums=0)
+  if feed == 'device_resident':
+    p_train = jax.jit(
+        functools.partial(resident_train_step, model=model, tx=tx, config=config,
+                          batch_sharding=data),
+        in_shardings=(state_sharding, rep, rep), out_shardings=(state_sharding, rep),
+        donate_argnums=0)
+  else:
+    p_train = jax.jit(
+        functools.partial(train_step, model=model, tx=tx, config=config),
+        in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
+        donate_argnums=0)
   p_eval = jax.jit(functools.partial(eval_step, model=model, config=config),
                    in_shardings=(state_sharding, data), out_shardings=rep)
   return p_train, p_eval

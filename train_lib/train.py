@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from input_pipeline import batches, datasets
+from input_pipeline import batches, datasets, feeds
 from models import registry
-from train_lib import checkpoint, optim, preemption, sharding, steps
+from train_lib import checkpoint, optim, preemption, sharding, steps, tasks
 from train_lib import workdir as workdir_lib
 from train_lib.errors import UserError
 from train_lib.metrics_writer import MetricWriter, info
@@ -31,7 +31,9 @@ class _Setup:
     self.total_steps = (config.num_train_steps if config.num_train_steps > 0 else
                         int(config.num_epochs * self.steps_per_epoch))
     self.builder = builder
-    datasets.check_features(builder, config)
+    self.task = tasks.get_task(config)  # classification, segmentation, saliency
+    self.task.check_features(builder)
+    self.feed = feeds.choose_feed(config, builder)  # device_resident | host
     model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
                                   half_precision=config.half_precision)
     tx = optim.create_optimizer(config, self.steps_per_epoch, self.total_steps)
@@ -43,23 +45,26 @@ class _Setup:
     self.state = jax.jit(
         lambda: steps.create_train_state(model, tx, config, image_shape),
         out_shardings=state_sharding)()
+    self.model = model
     self.train_step, self.eval_step = steps.compile_steps(
-        model, tx, config, self.mesh, state_sharding)
+        model, tx, config, self.mesh, state_sharding, self.feed)
     self.checkpoints = checkpoint.Checkpoints(
         workdir, config.keep_checkpoints, config.keep_best_checkpoints,
         config.best_metric, config.best_mode)
 
 
-def evaluate(eval_step, state, data, config, mesh) -> dict[str, float]:
-  """Mean loss and accuracy over every example of `data` exactly once."""
+def evaluate(eval_step, state, data, config, mesh, task=None) -> dict[str, float]:
+  """The task's metrics (loss, accuracy, ...) over every example of `data` once.
+
+  `data` is a split in host memory, or a function returning a pass of padded and
+  masked batches (`feeds.eval_inputs`).
+  """
   totals = None
-  for batch in batches.prefetch_to_device(
-      batches.eval_batches(data, config.eval_batch_size), sharding.batch_sharding(mesh)):
+  host = data() if callable(data) else batches.eval_batches(data, config.eval_batch_size)
+  for batch in batches.prefetch_to_device(host, sharding.batch_sharding(mesh)):
     sums = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-  totals = jax.device_get(totals)
-  count = totals['count']
-  return {'loss': totals['loss'] / count, 'accuracy': totals['correct'] / count}
+  return (task or tasks.get_task(config)).finalize(jax.device_get(totals))
 
 
 def _eval_split_name(split: str) -> str:
@@ -92,8 +97,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = s.checkpoints.restore(state)
     info(f'resumed from step {int(state.step)} of {s.checkpoints.directory}')
   start = int(jax.device_get(state.step))
-  train_data = datasets.load_arrays(s.builder, config.dataset.train_split)
-  eval_data = datasets.load_arrays(s.builder, config.dataset.eval_split)
+  eval_data = feeds.eval_inputs(config, s.builder, s.task.load_arrays)
   eval_split = _eval_split_name(config.dataset.eval_split)
   every = lambda n: s.steps_per_epoch if n <= 0 else n  # noqa: E731
   eval_every = every(config.eval_every_steps)
@@ -101,23 +105,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   writer = MetricWriter(workdir, s.total_steps)
   log = _TrainLog(config, s, writer, start)
   info(f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
-       f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}')
+       f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}, '
+       f'{s.feed} feed')
 
-  batch_iter = batches.prefetch_to_device(
-      batches.train_batches(train_data, config.batch_size, config.seed, start),
-      sharding.batch_sharding(s.mesh))
+  # Per step: (batch,) made on the host, or (data, perm) resident on the devices.
+  inputs = feeds.train_inputs(config, s.builder, s.mesh, s.feed, start,
+                              s.task.load_arrays)
   eval_metrics = None
   with preemption.StopRequest() as stop, _finish_saves_on_error(s.checkpoints):
     for step in range(start + 1, s.total_steps + 1):
-      state, metrics = s.train_step(state, next(batch_iter))
+      state, metrics = s.train_step(state, *next(inputs))
       log.add(step, metrics)
       is_last = step == s.total_steps
       if step % config.log_every_steps == 0 or is_last:
         log.write(step)
       if step % eval_every == 0 or is_last:
         log.check_finite(step)
-        eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
+        eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
         writer.write(step, eval_split, eval_metrics)
+        s.task.write_pictures(s.model, state, eval_data, step, workdir)
         s.checkpoints.save(state, eval_metrics)
       elif step % ckpt_every == 0:
         log.check_finite(step)
@@ -130,7 +136,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                         f'is in {s.checkpoints.directory}; run the same command again '
                         'to resume')
   if eval_metrics is None:  # Nothing left to train: report the final state again.
-    eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
+    eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
     writer.write(start, eval_split, eval_metrics)
   s.checkpoints.save(state)
   s.checkpoints.wait()
@@ -221,8 +227,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   else:
     raise UserError(f"--checkpoint={which} is not 'latest', 'best' or a step number")
   state = s.checkpoints.restore(s.state, step)
-  eval_data = datasets.load_arrays(s.builder, config.dataset.eval_split)
-  metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh)
+  eval_data = feeds.eval_inputs(config, s.builder, s.task.load_arrays)
+  metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
   writer = MetricWriter(workdir, s.total_steps)
   writer.write(int(state.step), _eval_split_name(config.dataset.eval_split), metrics)
   writer.close()

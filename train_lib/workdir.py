@@ -13,7 +13,12 @@ from train_lib.errors import UserError
 RESUMABLE_FIELDS = frozenset({
     'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'keep_checkpoints', 'eval_batch_size', 'dataset.data_dir',
+    # Where the starting weights came from and what the other modes look at: a run
+    # converted from a file continues without repeating --config.init_from.
+    'init_from', 'init_from_strict', 'export_to',
 })
+# Whole groups of fields that only the other modes read.
+RESUMABLE_PREFIXES = ('inspect.', 'predict.')
 
 
 def _flatten(d, prefix=''):
@@ -46,7 +51,8 @@ def check_config(config: ml_collections.ConfigDict, workdir: str,
     a, b = _flatten(old), _flatten(new)
     # Fields the old run did not have yet (added to configs/default.py since) are new
     # defaults, not a different run.
-    changed = sorted(k for k in a if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS)
+    changed = sorted(k for k in a if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS
+                     and not k.startswith(RESUMABLE_PREFIXES))
     if changed and not allow_change:
       raise UserError(
           f'workdir {workdir} holds a run with a different config ({", ".join(changed)});'

@@ -1,0 +1,106 @@
+"""The CIFAR ResNets and their plain twins (He, Zhang, Ren and Sun 2015, arXiv
+1512.03385, section 4.2) on the embedded 8x8 handwritten digits: the degradation
+experiment of Fig. 6 at a size a laptop CPU trains in a minute.
+
+Models as in configs/cifar10_resnet.py: a 3x3 convolution to 16 maps, three stages of
+n BasicBlocks (16/32/64 filters, here at 8/4/2 pixels), global average pooling and a
+10-way fully connected layer, 6n+2 weighted layers; identity shortcuts zero-padded where
+the channels double (option A); the plain nets have none. At 8x8 a net costs 1/16 of
+its CIFAR multiply-accumulates (ResNet-20: 2.5M instead of 40.6M).
+
+Data: the 1,437 / 360 images of input_pipeline/digits.py at their stored 8x8, normalized
+with the training set's mean and std (as configs/digits_lenet5.py). Augmentation scaled
+from the paper's 4 pixels of padding at 32x32 to 1 pixel at 8x8, a random 8x8 crop; no
+flips (a mirrored digit is another symbol).
+
+Recipe (section 4.2, shortened): SGD with momentum 0.9, weight decay 1e-4 on every
+parameter, batch 128, learning rate 0.1 divided by 10 at 50% and 75% of training (the
+paper's 32k and 48k of 64k iterations), 20 epochs of 11 steps instead of 64k iterations.
+Every net warms up, linearly over its first 2 epochs, as the paper warms up ResNet-110:
+at 0.1 from the start the 56-layer nets stayed near chance here (63% and 60% test error
+after 30 epochs, seed 0), with the warm-up ResNet-56 reached 1.1%.
+
+Config string `VARIANT[,smoke]`:
+  VARIANT   20 | 32 | 44 | 56 (ResNets) or plain20 | plain32 | plain44 | plain56
+  smoke     batch 8 and 4 steps on a slice of the data: checks that it runs.
+
+Run:
+  python main.py --config=configs/digits_resnet.py:20 --workdir=/tmp/digits_resnet20
+
+Expected (configs/tables/digits.py, 3 seeds on a 2-core CPU): see README "Reproducing
+the tables"; nothing is published for these nets on this data.
+"""
+
+import ml_collections
+
+from configs import default
+from train_lib.errors import UserError
+
+DEPTHS = ('20', '32', '44', '56')
+VARIANTS = DEPTHS + tuple('plain' + d for d in DEPTHS)
+MODIFIERS = ('smoke',)
+
+BOUNDARIES = (0.5, 0.75)  # of the run: 32k and 48k of the paper's 64k iterations
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the config for `arg` (see the module docstring).
+
+  Args:
+    arg: `VARIANT[,smoke]`, e.g. '20', 'plain56', '20,smoke'.
+
+  Returns:
+    The ConfigDict ('20' when `arg` is empty).
+  """
+  variant, *modifiers = (arg or '20').split(',')
+  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
+    raise UserError(f"bad config string '{arg}' for digits_resnet.py: use "
+                    f"VARIANT[,smoke] with VARIANT in {', '.join(VARIANTS)}")
+  plain = variant.startswith('plain')
+  depth = int(variant.removeprefix('plain'))
+  config = default.get_config()
+
+  # Data: the stored 8x8 images, 1 pixel of padding and a random 8x8 crop.
+  config.dataset.name = 'digits'
+  config.dataset.num_classes = 10
+  config.input.image_size = 8
+  config.input.channels = 1
+  config.input.mean = (0.3054,)
+  config.input.std = (0.3760,)
+  config.input.crop_padding = 1
+  config.input.random_flip = False
+
+  # Model.
+  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
+  config.model.shortcut = 'none' if plain else 'A'
+  config.model.zero_init_residual = False
+
+  # Optimizer.
+  config.batch_size = 128
+  config.optimizer = 'sgd'
+  config.learning_rate = 0.1
+  config.momentum = 0.9
+  config.nesterov = False
+  config.weight_decay = 1e-4
+  config.weight_decay_mask = 'all'  # Caffe's solver decays every parameter
+
+  # Schedule.
+  config.num_epochs = 20.0
+  config.num_train_steps = -1
+  config.lr_schedule = 'step'
+  config.lr_boundaries_epochs = tuple(b * config.num_epochs for b in BOUNDARIES)
+  config.lr_decay = 0.1
+  config.warmup_epochs = 2.0
+
+  # Eval: every 2 epochs, for the error curves.
+  config.eval_batch_size = 120  # 360 test images in 3 batches
+  config.eval_every_steps = 22
+
+  # Runtime.
+  config.seed = 0
+  config.log_every_steps = 11
+  config.checkpoint_every_steps = -1
+
+  if 'smoke' in modifiers:
+    default.shrink_for_smoke_test(config)
+  return config

@@ -1,0 +1,417 @@
+"""Layers that change resolution, with PyTorch's semantics: transposed convolution,
+max pooling with switches and max unpooling, bilinear resizing; and the size arithmetic
+of Dumoulin and Visin (2016, "A guide to convolution arithmetic for deep learning",
+arXiv 1603.07285, relations 1-15).
+
+Layout is NHWC throughout. Dilated (atrous) convolution needs no layer of its own:
+`nn.Conv(features, (k, k), kernel_dilation=d, padding=p)` is PyTorch's
+`Conv2d(k, padding=p, dilation=d)`, a k x k kernel with d - 1 holes between taps (an
+effective kernel of k + (k - 1)(d - 1)), output size `conv_output_size` (relation 15);
+with p = d and k = 3 the size is kept, as in U^2-Net's RSU blocks. On XLA:CPU its
+training step costs about what an undilated conv's does (README, Models).
+"""
+
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models.layers import _ceil_extra
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+  return (v, v) if isinstance(v, int) else tuple(v)
+
+
+# --- size arithmetic ---------------------------------------------------------------
+
+
+def conv_output_size(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+  """Output size of a convolution or pooling (relation 15; relations 1-7 with d = 1).
+
+  o = floor((i + 2p - k - (k - 1)(d - 1)) / s) + 1.
+  """
+  return (i + 2 * p - k - (k - 1) * (d - 1)) // s + 1
+
+
+def conv_transpose_output_size(i: int, k: int, s: int = 1, p: int = 0,
+                               output_padding: int = 0, d: int = 1) -> int:
+  """Output size of PyTorch's `ConvTranspose2d` (relations 8-14 with d = 1).
+
+  o' = (i' - 1)s - 2p + d(k - 1) + output_padding + 1. It inverts `conv_output_size`
+  of the same k, s, p, d: the transposed convolution of a conv that mapped i to i'
+  maps i' back to i when output_padding = a = (i + 2p - k) mod s (relation 14), the
+  rows that the forward conv's floor dropped.
+  """
+  return (i - 1) * s - 2 * p + d * (k - 1) + output_padding + 1
+
+
+# --- transposed convolution --------------------------------------------------------
+
+
+def _subpixel_kernel(kernel, strides, dilation):
+  """(kh, kw, in, out) scatter kernel -> (qh, qw, in, sh * sw * out) conv kernel.
+
+  Output row m = n s + r of a transposed conv gathers kernel taps r, r + s, r + 2s ...
+  from input rows n, n - 1, n - 2 ...: for each phase r, a stride-1 convolution with a
+  q = ceil(k / s) tap sub-kernel (flipped). All s x s phases are one convolution with
+  s * s * out output channels, followed by depth-to-space.
+  """
+  (sh, sw), (dh, dw) = strides, dilation
+  kernel = jax.lax.pad(kernel, jnp.zeros((), kernel.dtype),
+                       ((0, 0, dh - 1), (0, 0, dw - 1), (0, 0, 0), (0, 0, 0)))
+  kh, kw, cin, cout = kernel.shape  # the dilated kernel: zeros between the taps
+  qh, qw = -(-kh // sh), -(-kw // sw)
+  kernel = jnp.pad(kernel, ((0, qh * sh - kh), (0, qw * sw - kw), (0, 0), (0, 0)))
+  kernel = kernel.reshape(qh, sh, qw, sw, cin, cout)[::-1, :, ::-1]
+  return kernel.transpose(0, 2, 4, 1, 3, 5).reshape(qh, qw, cin, sh * sw * cout)
+
+
+def _subpixel_geometry(i, k, s, p, a, d):
+  """Input padding (lo, hi), sub-kernel taps q, crop offset and output size, one axis."""
+  o = conv_transpose_output_size(i, k, s, p, a, d)
+  q = -(-(d * (k - 1) + 1) // s)
+  first, last = p // s, -(-(p + o) // s)  # the coarse rows that hold the output
+  lo = q - 1 - first
+  hi = (last - first) - i - lo + q - 1
+  return (lo, hi), p - first * s, o
+
+
+def conv_transpose(x, kernel, strides: int | Sequence[int] = 1,
+                   padding: int | Sequence[int] = 0,
+                   output_padding: int | Sequence[int] = 0,
+                   dilation: int | Sequence[int] = 1):
+  """Transposed convolution with PyTorch's `ConvTranspose2d` semantics, fast on CPU.
+
+  Every input pixel x[n] is scattered through the kernel: y[n s + j d - p] +=
+  x[n] @ kernel[j], for output rows 0 <= m < o = (i - 1)s - 2p + d(k - 1) + a + 1
+  (`conv_transpose_output_size`). `padding` p crops p rows off both sides of the full
+  scatter; `output_padding` a (< s or < d) adds a rows at the bottom/right, resolving
+  which of the s input sizes a strided conv maps to i' the result should have
+  (relation 14). This is the gradient of a conv with the same k, s, p, d.
+
+  Computed as one stride-1 convolution with s*s*out channels and depth-to-space
+  ("sub-pixel" form; for kernel = stride a per-pixel matmul), whose backward pass is
+  plain convolutions. Equal to `jax.lax.conv_transpose` on the flipped kernel with
+  explicit padding (d(k-1) - p, d(k-1) - p + a) per axis (`conv_transpose_lax`), whose
+  backward pass is slow on XLA:CPU (jax issue #23783): U-Net's 2x2/2 up-conv, 64 -> 32
+  maps, batch 16 at 32x32, trains ~20x faster this way (README, Models).
+
+  Args:
+    x: (N, H, W, in) input.
+    kernel: (kh, kw, in, out); PyTorch's weight (in, out, kh, kw) transposed by
+      (2, 3, 0, 1), not flipped.
+    strides: s per spatial axis.
+    padding: p per spatial axis (PyTorch's `padding`).
+    output_padding: a per spatial axis (PyTorch's `output_padding`).
+    dilation: d per spatial axis.
+
+  Returns:
+    (N, oh, ow, out).
+  """
+  s, p, a, d = (_pair(v) for v in (strides, padding, output_padding, dilation))
+  k = kernel.shape[:2]
+  geometry = [_subpixel_geometry(x.shape[1 + j], k[j], s[j], p[j], a[j], d[j])
+              for j in range(2)]
+  (pad_h, off_h, oh), (pad_w, off_w, ow) = geometry
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                  ((0, 0, 0), (*pad_h, 0), (*pad_w, 0), (0, 0, 0)))
+  sub = _subpixel_kernel(kernel, s, d)
+  if sub.shape[:2] == (1, 1):  # kernel <= stride: a matmul, whose gradient is fast too
+    z = jnp.einsum('nhwi,io->nhwo', x, sub[0, 0])
+  else:
+    z = jax.lax.conv_general_dilated(x, sub, (1, 1), 'VALID',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  n, lh, lw, _ = z.shape
+  cout = kernel.shape[-1]
+  z = z.reshape(n, lh, lw, s[0], s[1], cout).transpose(0, 1, 3, 2, 4, 5)
+  z = z.reshape(n, lh * s[0], lw * s[1], cout)  # depth-to-space
+  return z[:, off_h:off_h + oh, off_w:off_w + ow]
+
+
+def conv_transpose_lax(x, kernel, strides: int | Sequence[int] = 1,
+                       padding: int | Sequence[int] = 0,
+                       output_padding: int | Sequence[int] = 0,
+                       dilation: int | Sequence[int] = 1):
+  """`conv_transpose` through `jax.lax.conv_transpose` (the reference; slow backward).
+
+  lax dilates the input by s and correlates it with the kernel as given, padding the
+  dilated input with explicit (lo, hi) pairs as they are: PyTorch's scatter is that
+  correlation with the spatially flipped kernel and (lo, hi) = (d(k-1) - p,
+  d(k-1) - p + a).
+  """
+  s, p, a, d = (_pair(v) for v in (strides, padding, output_padding, dilation))
+  k = kernel.shape[:2]
+  pads = [(d[j] * (k[j] - 1) - p[j], d[j] * (k[j] - 1) - p[j] + a[j]) for j in range(2)]
+  return jax.lax.conv_transpose(x, kernel[::-1, ::-1], s, pads, rhs_dilation=d,
+                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+class ConvTranspose2d(nn.Module):
+  """PyTorch's `ConvTranspose2d` (see `conv_transpose`); kernel (kh, kw, in, out).
+
+  `impl='lax'` computes it with `jax.lax.conv_transpose` instead (same numbers).
+  """
+
+  features: int
+  kernel_size: int | Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: int | Sequence[int] = 0
+  output_padding: int | Sequence[int] = 0
+  kernel_dilation: int | Sequence[int] = 1
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  bias_init: Callable = nn.initializers.zeros
+  impl: str = 'subpixel'  # or 'lax'
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kh, kw = _pair(self.kernel_size)
+    kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features),
+                        self.param_dtype)
+    fn = {'subpixel': conv_transpose, 'lax': conv_transpose_lax}[self.impl]
+    y = fn(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding,
+           self.output_padding, self.kernel_dilation)
+    if self.use_bias:
+      bias = self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    return y
+
+  @nn.nowrap
+  def macs(self, input_shape, output_shape) -> int:
+    """Each input value meets every kernel tap and output map: N*H*W*in * kh*kw*out."""
+    del output_shape
+    return math.prod(input_shape) * math.prod(_pair(self.kernel_size)) * self.features
+
+
+# --- max pooling with switches, max unpooling --------------------------------------
+
+
+@jax.custom_vjp
+def _select_max(taps):
+  """Max over axis 3 of (N, oh, ow, taps, C); the gradient goes to the first maximum.
+
+  A custom gradient because autodiff of a max is slow on XLA:CPU either way: through
+  `reduce_window` it is a select-and-scatter (~100x the forward pass), through a
+  reduction it splits ties and is ~50x; this mask costs about as much as the forward.
+  """
+  return taps.max(axis=3)
+
+
+def _first_max(taps, pooled):
+  """Index along axis 3 of the first tap equal to the maximum (PyTorch's tie rule)."""
+  k = taps.shape[3]
+  return jnp.where(taps == pooled[:, :, :, None], jnp.arange(k)[:, None], k).min(axis=3)
+
+
+def _select_max_fwd(taps):
+  pooled = taps.max(axis=3)
+  return pooled, (taps, pooled)
+
+
+def _select_max_bwd(residuals, g):
+  taps, pooled = residuals
+  hot = jnp.arange(taps.shape[3])[:, None] == _first_max(taps, pooled)[:, :, :, None]
+  return (jnp.where(hot, g[:, :, :, None], jnp.zeros((), g.dtype)),)
+
+
+_select_max.defvjp(_select_max_fwd, _select_max_bwd)
+
+
+def _pool_taps(x, window, stride, padding, ceil_mode):
+  """(N, oh, ow, kh * kw, C): every window's inputs, -inf where it covers padding."""
+  (kh, kw), (sh, sw) = window, stride
+  _, h, w, _ = x.shape
+  eh = _ceil_extra(h, kh, sh, padding) if ceil_mode else 0
+  ew = _ceil_extra(w, kw, sw, padding) if ceil_mode else 0
+  xp = jnp.pad(x, ((0, 0), (padding, padding + eh), (padding, padding + ew), (0, 0)),
+               constant_values=-jnp.inf)
+  oh = (h + 2 * padding + eh - kh) // sh + 1
+  ow = (w + 2 * padding + ew - kw) // sw + 1
+  return jnp.stack([xp[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+                    for i in range(kh) for j in range(kw)], axis=3)
+
+
+def max_pool_2d(x, window: int | Sequence[int] = 2,
+                stride: int | Sequence[int] | None = None, padding: int = 0,
+                ceil_mode: bool = False):
+  """PyTorch's `MaxPool2d(window, stride, padding, ceil_mode)`, with a fast gradient.
+
+  Same values and sizes as `models.layers.max_pool` (padding is -inf; ceil mode
+  rounds the output size up unless the last window would start in the padding); the
+  gradient reaches the first maximum of each window in row-major order, as in PyTorch.
+  Its training step is ~100x faster than `nn.max_pool`'s on XLA:CPU (README, Models).
+  """
+  window = _pair(window)
+  stride = window if stride is None else _pair(stride)
+  return _select_max(_pool_taps(x, window, stride, padding, ceil_mode))
+
+
+def max_pool_with_switches(x, window: int | Sequence[int] = 2,
+                           stride: int | Sequence[int] | None = None, padding: int = 0,
+                           ceil_mode: bool = False):
+  """`max_pool_2d` that also returns the switches, as `MaxPool2d(return_indices=True)`.
+
+  The switch of an output cell is where its maximum came from: the flat position
+  h * W + w in the input's (H, W) channel plane, PyTorch's index. Ties go to the first
+  maximum in row-major window order; padding never wins.
+
+  Args:
+    x: (N, H, W, C).
+    window: window size per axis.
+    stride: stride per axis (default: the window).
+    padding: implicit -inf padding on every side.
+    ceil_mode: round the output size up, as PyTorch's `ceil_mode=True`.
+
+  Returns:
+    (pooled, switches): both (N, oh, ow, C); switches are int32.
+  """
+  (kh, kw) = _pair(window)
+  (sh, sw) = (kh, kw) if stride is None else _pair(stride)
+  taps = _pool_taps(x, (kh, kw), (sh, sw), padding, ceil_mode)
+  pooled = _select_max(taps)
+  first = jax.lax.stop_gradient(_first_max(taps, pooled))
+  _, oh, ow, _ = pooled.shape
+  rows = (jnp.arange(oh) * sh - padding)[:, None, None] + first // kw
+  cols = (jnp.arange(ow) * sw - padding)[None, :, None] + first % kw
+  return pooled, (rows * x.shape[2] + cols).astype(jnp.int32)
+
+
+def max_unpool(x, switches, window: int | Sequence[int] = 2,
+               stride: int | Sequence[int] | None = None, padding: int = 0,
+               output_size: Sequence[int] | None = None):
+  """Max unpooling, as PyTorch's `MaxUnpool2d`: values back at their switches.
+
+  Output plane position `switches[n, i, j, c]` (flat h * W + w) of channel c gets
+  x[n, i, j, c]; every other position is 0. The gradient of an output position flows
+  to the input that was put there, and nowhere else. DeconvNet (Noh et al. 2015,
+  section 3.2.1) unpools with the switches of the mirrored pooling layer.
+
+  When the windows do not overlap (window == stride, no padding) this is a dense
+  select and reshape, which assumes every switch lies in its own window, as switches
+  from `max_pool_with_switches` with the same window do; otherwise a scatter.
+
+  Args:
+    x: (N, h, w, C) pooled values (or what the decoder made of them).
+    switches: (N, h, w, C) int flat positions from `max_pool_with_switches`.
+    window, stride, padding: those of the pooling; they set the default output size
+      (h - 1) * stride - 2 * padding + window.
+    output_size: (H, W) of the unpooled map, e.g. the pooled map's input size when
+      floor-mode pooling dropped a row.
+
+  Returns:
+    (N, H, W, C).
+  """
+  (kh, kw) = _pair(window)
+  (sh, sw) = (kh, kw) if stride is None else _pair(stride)
+  n, h, w, c = x.shape
+  if output_size is None:
+    output_size = ((h - 1) * sh - 2 * padding + kh, (w - 1) * sw - 2 * padding + kw)
+  big_h, big_w = output_size
+  if (kh, kw) == (sh, sw) and padding == 0 and h * sh <= big_h and w * sw <= big_w:
+    # Each switch's position inside its own window, one-hot over the window's taps.
+    dr = switches // big_w - (jnp.arange(h) * sh)[:, None, None]
+    dc = switches % big_w - (jnp.arange(w) * sw)[None, :, None]
+    hot = (dr * kw + dc)[..., None] == jnp.arange(kh * kw)
+    y = jnp.where(hot, x[..., None], jnp.zeros((), x.dtype))
+    y = y.reshape(n, h, w, c, kh, kw).transpose(0, 1, 4, 2, 5, 3)
+    y = y.reshape(n, h * kh, w * kw, c)
+    return jnp.pad(y, ((0, 0), (0, big_h - h * kh), (0, big_w - w * kw), (0, 0)))
+  flat = jnp.zeros((n, c, big_h * big_w), x.dtype)
+  idx = switches.transpose(0, 3, 1, 2).reshape(n, c, h * w)
+  flat = flat.at[jnp.arange(n)[:, None, None], jnp.arange(c)[None, :, None], idx].set(
+      x.transpose(0, 3, 1, 2).reshape(n, c, h * w))
+  return flat.reshape(n, c, big_h, big_w).transpose(0, 2, 3, 1)
+
+
+# --- bilinear resizing -------------------------------------------------------------
+
+
+def _bilinear_matrix(in_size: int, out_size: int, align_corners: bool) -> np.ndarray:
+  """The (out, in) interpolation matrix of PyTorch's bilinear rule along one axis."""
+  dst = np.arange(out_size, dtype=np.float64)
+  if align_corners:
+    src = dst * ((in_size - 1) / (out_size - 1) if out_size > 1 else 0.0)
+  else:
+    src = np.maximum((dst + 0.5) * (in_size / out_size) - 0.5, 0.0)
+  i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+  i1 = np.minimum(i0 + 1, in_size - 1)
+  m = np.zeros((out_size, in_size))
+  np.add.at(m, (dst.astype(np.int64), i0), 1.0 - (src - i0))
+  np.add.at(m, (dst.astype(np.int64), i1), src - i0)
+  return m
+
+
+def _apply_rows(x, axis: int, m: np.ndarray):
+  """x multiplied by the static matrix `m` (out, in) along `axis`.
+
+  A weighted sum of a few gathers where every row of `m` has at most 4 nonzeros (a
+  bilinear resize, or the transpose of a 2x one); otherwise, as for the gradient of a
+  large upsampling, a dense product, which compiles faster than many gathers.
+  """
+  nonzeros = (m != 0).sum(axis=1)
+  if nonzeros.max() > 4:
+    y = jnp.tensordot(jnp.asarray(m, x.dtype), x, axes=([1], [axis]))
+    return jnp.moveaxis(y, 0, axis)
+  shape = [1] * x.ndim
+  shape[axis] = m.shape[0]
+  y = jnp.zeros(x.shape[:axis] + (m.shape[0],) + x.shape[axis + 1:], x.dtype)
+  for t in range(nonzeros.max()):
+    cols = np.array([np.flatnonzero(row)[min(t, n - 1)] if n else 0
+                     for row, n in zip(m, nonzeros)])
+    weights = np.where(t < nonzeros, m[np.arange(m.shape[0]), cols], 0.0)
+    y = y + (jnp.take(x, cols, axis=axis, mode='clip')
+             * jnp.asarray(weights, x.dtype).reshape(shape))
+  return y
+
+
+def _resample_axis(x, axis: int, m: np.ndarray):
+  """`_apply_rows` with the gradient written out as `_apply_rows` of the transpose.
+
+  Autodiff would transpose the gathers into scatter-adds, which are ~100x slower than
+  the forward pass on XLA:CPU.
+  """
+
+  @jax.custom_vjp
+  def resample(x):
+    return _apply_rows(x, axis, m)
+
+  def resample_fwd(x):
+    return resample(x), None
+
+  def resample_bwd(_, g):
+    return (_apply_rows(g, axis, m.T),)
+
+  resample.defvjp(resample_fwd, resample_bwd)
+  return resample(x)
+
+
+def resize_bilinear(x, size: Sequence[int], align_corners: bool = False):
+  """Bilinear resize to `size`, as `F.interpolate(x, size, mode='bilinear')`.
+
+  Output pixel j samples the source coordinate
+  - align_corners=False: (j + 0.5) * in / out - 0.5, clamped below at 0 (half-pixel
+    centres; `jax.image.resize` uses these too, but antialiases when shrinking, which
+    PyTorch does not);
+  - align_corners=True: j * (in - 1) / (out - 1), so that corner pixels map onto each
+    other;
+  and interpolates linearly between its two neighbours (the last one repeated at the
+  edge). Separable: rows, then columns, each a weighted sum of gathered rows.
+
+  Args:
+    x: (N, H, W, C).
+    size: (out_h, out_w).
+    align_corners: PyTorch's flag.
+
+  Returns:
+    (N, out_h, out_w, C), dtype of `x`.
+  """
+  for axis, out in zip((1, 2), size):
+    if x.shape[axis] != out:  # an unchanged size is the identity in both modes
+      x = _resample_axis(x, axis, _bilinear_matrix(x.shape[axis], out, align_corners))
+  return x
