@@ -26,8 +26,10 @@ import time
 
 import jax
 import numpy as np
-import torch
-from torch import nn
+
+sys.modules.setdefault('triton', None)  # crashes beside jaxlib's LLVM; unused on CPU
+import torch  # noqa: E402  pylint: disable=g-import-not-at-top
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from train_lib import bench  # noqa: E402  pylint: disable=g-import-not-at-top

@@ -18,7 +18,7 @@ parameter, batch 128, learning rate 0.1 divided by 10 at 50% and 75% of training
 paper's 32k and 48k of 64k iterations), 20 epochs of 11 steps instead of 64k iterations.
 Every net warms up, linearly over its first 2 epochs, as the paper warms up ResNet-110:
 at 0.1 from the start the 56-layer nets stayed near chance here (63% and 60% test error
-after 30 epochs, seed 0), with the warm-up ResNet-56 reached 1.1%.
+after 30 epochs, seed 0), with the warm-up ResNet-56 reached 1.1% (30 epochs, seed 0).
 
 Config string `VARIANT[,smoke]`:
   VARIANT   20 | 32 | 44 | 56 (ResNets) or plain20 | plain32 | plain44 | plain56
@@ -27,8 +27,10 @@ Config string `VARIANT[,smoke]`:
 Run:
   python main.py --config=configs/digits_resnet.py:20 --workdir=/tmp/digits_resnet20
 
-Expected (configs/tables/digits.py, 3 seeds on a 2-core CPU): see README "Reproducing
-the tables"; nothing is published for these nets on this data.
+Expected (configs/tables/digits.py; README "Reproducing the tables"): test error
+ResNet-20 1.11 +- 0.83%, plain-20 2.96 +- 0.85% (3 seeds), ResNet-56 2.2%, plain-56
+63% (1 seed); 45 s per ResNet-20 run on a loaded 2-core CPU. Nothing is published for
+these nets on this data.
 """
 
 import ml_collections

@@ -36,6 +36,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.resampling import ConvTranspose2d, max_pool_with_switches, max_unpool
+from train_lib.errors import UserError
 
 # VGG-16 (configuration D): convolutions per block, as multiples of base_width.
 ENCODER = ((1, 1), (2, 2), (4, 4, 4), (8, 8, 8), (8, 8, 8))
@@ -80,8 +81,10 @@ class DeconvNet(nn.Module):
       x, switch = max_pool_with_switches(x, 2)
       switches.append((switch, pre_pool))
     if x.shape[1] < k or x.shape[2] < k:
-      raise ValueError(f'fc6 ({k}x{k}) needs pool5 maps of at least {k}x{k}, got '
-                       f'{x.shape[1]}x{x.shape[2]}: use inputs of {32 * k} or more')
+      raise UserError(f'DeconvNet fc6 ({k}x{k}) needs pool5 maps of at least {k}x{k}, '
+                      f'got {x.shape[1]}x{x.shape[2]}: make the input size '
+                      f'(config.input.image_size) {32 * k} or more, or lower '
+                      '--config.model.fc_kernel')
     x = conv(x, features=self.fc_features, kernel=(k, k), padding=0, init=gauss,
              name='fc6', bn_name='bnfc6')
     x = conv(x, features=self.fc_features, kernel=(1, 1), padding=0, init=gauss,

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 
 from models.alexnet import torch_default_bias_init, torch_default_kernel_init
 from models.resampling import max_pool_2d, resize_bilinear
+from train_lib.errors import UserError
 
 
 class Stage(NamedTuple):
@@ -135,8 +136,8 @@ class U2Net(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.config not in CONFIGS:
-      raise ValueError(f"unknown U^2-Net config '{self.config}'; valid: "
-                       f"{', '.join(CONFIGS)}")
+      raise UserError(f"unknown U^2-Net config '{self.config}': set "
+                      f"--config.model.config to one of {', '.join(CONFIGS)}")
     cfg = CONFIGS[self.config]
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     size = x.shape[1:3]

@@ -36,6 +36,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.resampling import ConvTranspose2d, max_pool_2d, resize_bilinear
+from train_lib.errors import UserError
 
 # Section 3: "a Gaussian distribution with a standard deviation of sqrt(2/N), where N
 # denotes the number of incoming nodes of one neuron".
@@ -92,7 +93,8 @@ class Up(nn.Module):
     elif self.up == 'bilinear':
       x = resize_bilinear(x, (2 * x.shape[1], 2 * x.shape[2]), align_corners=True)
     else:
-      raise ValueError(f"up must be 'transpose' or 'bilinear', got {self.up!r}")
+      raise UserError(f"U-Net up-sampling '{self.up}' is unknown: set --config.model.up "
+                      "to 'transpose' or 'bilinear'")
     if self.valid:
       skip = center_crop(skip, x.shape[1:3])
     else:
@@ -120,10 +122,12 @@ class UNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.padding not in ('same', 'valid'):
-      raise ValueError(f"padding must be 'same' or 'valid', got {self.padding!r}")
+      raise UserError(f"U-Net padding '{self.padding}' is unknown: set "
+                      "--config.model.padding to 'same' or 'valid'")
     valid = self.padding == 'valid'
     if valid and self.up != 'transpose':
-      raise ValueError("the valid (paper) U-Net up-samples with up='transpose'")
+      raise UserError("the paper's valid U-Net up-samples by transposed convolutions: "
+                      "drop --config.model.up or use model.name 'unet_same'")
     halve = self.up == 'bilinear'  # milesial's bilinear=True halves the bottom widths
     widths = [self.base_width * 2**level for level in range(self.depth + 1)]
     common = dict(batch_norm=self.batch_norm, dtype=self.dtype,
@@ -134,8 +138,9 @@ class UNet(nn.Module):
     skips = []
     for level in range(1, self.depth + 1):
       if valid and (x.shape[1] % 2 or x.shape[2] % 2):
-        raise ValueError(f'the valid U-Net needs even sizes before every pool; got '
-                         f'{x.shape[1]}x{x.shape[2]} before pool {level} (572 works)')
+        raise UserError(f'the valid U-Net needs even sizes before every pool, got '
+                        f'{x.shape[1]}x{x.shape[2]} before pool {level}: make the input '
+                        'size (config.input.pad_to or image_size) e.g. 572 (-> 388 out)')
       skips.append(x)
       x = max_pool_2d(x, 2)
       last = level == self.depth

@@ -9,6 +9,10 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+# Triton (torch's GPU compiler, unused by the PyTorch reference models of the tests)
+# segfaults on import in a process that has loaded jaxlib and TensorFlow: keep it out.
+sys.modules.setdefault('triton', None)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 

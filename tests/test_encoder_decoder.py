@@ -6,14 +6,16 @@ is tested in test_pretrained.py through the weight converter."""
 
 import functools
 import math
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models import registry
+from models import deconvnet, registry, u2net, unet
 from train_lib import summary
+from train_lib.errors import UserError
 
 fast_jit = functools.partial(
     jax.jit, compiler_options={'xla_backend_optimization_level': 0,
@@ -34,14 +36,37 @@ def count(tree):
   return sum(math.prod(a.shape) for a in jax.tree.leaves(tree))
 
 
+def rngs():
+  return {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
+
+
+def abstract_variables(model, shape):
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  return jax.eval_shape(lambda x: model.init(rngs(), x, train=False), x)
+
+
 def abstract_apply(model, shape):
   """Variables, output and sown side outputs, all as shapes (nothing is computed)."""
-  x = jax.ShapeDtypeStruct(shape, jnp.float32)
-  rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
-  variables = jax.eval_shape(lambda x: model.init(rngs, x, train=False), x)
+  variables = abstract_variables(model, shape)
   out, state = jax.eval_shape(lambda v, x: model.apply(
-      v, x, train=True, rngs=rngs, mutable=['batch_stats', 'aux_logits']), variables, x)
+      v, x, train=True, rngs=rngs(), mutable=['batch_stats', 'aux_logits']),
+      variables, jax.ShapeDtypeStruct(shape, jnp.float32))
   return variables, out, state
+
+
+def test_every_variant_has_a_reference():
+  assert {*unet.MODELS, *deconvnet.MODELS, *u2net.MODELS} == {r[0] for r in REFERENCE}
+
+
+@pytest.mark.parametrize('name,kwargs,shape,message', [
+    ('unet', {}, (1, 570, 570, 1), 'even sizes before every pool'),  # 279 at pool 2
+    ('unet', dict(up='bilinear'), (1, 572, 572, 1), 'transposed convolution'),
+    ('unet_same', dict(up='nearest'), (1, 64, 64, 1), "--config.model.up to 'transpose'"),
+    ('deconvnet', {}, (1, 192, 192, 3), 'fc6 (7x7) needs pool5 maps of at least 7x7'),
+])
+def test_bad_sizes_and_options_are_user_errors(name, kwargs, shape, message):
+  with pytest.raises(UserError, match=re.escape(message)):
+    abstract_variables(registry.MODELS[name](num_classes=2, **kwargs), shape)
 
 
 @pytest.mark.parametrize('name,kwargs,shape,params,out_size', REFERENCE)
@@ -109,7 +134,7 @@ SMALL = [
 def test_train_step_reduced_width(name, kwargs, shape):
   classes = 1 if name.startswith('u2net') else 3
   model = registry.MODELS[name](num_classes=classes, **kwargs)
-  variables = filled(abstract_apply(model, shape)[0])
+  variables = filled(abstract_variables(model, shape))
   x = jnp.asarray(np.random.default_rng(1).normal(size=shape), jnp.float32)
 
   def loss_fn(params):

@@ -82,6 +82,11 @@ def _number(x: float | None, signed: bool = False) -> str:
   return f'{x:+.2f}' if signed else f'{x:.2f}'
 
 
+def _published(x: float | None) -> str:
+  """A published number as printed there (no added or dropped digits)."""
+  return DASH if x is None else f'{x:g}'
+
+
 def _duration(seconds: float | None) -> str:
   if seconds is None:
     return DASH
@@ -144,7 +149,7 @@ def format_markdown(table: ml_collections.ConfigDict, results: list[RowResult],
     cells = []
     for c in columns:
       top1, top5 = refs.get(c, (None, None))
-      cell = _number(top1) + (f' / {_number(top5)}' if has_top5[c] else '')
+      cell = _published(top1) + (f' / {_published(top5)}' if has_top5[c] else '')
       cells.append(DASH if top1 is None and top5 is None else cell)
     ours = _number(result.mean)
     if result.std is not None:
@@ -174,7 +179,7 @@ def format_markdown(table: ml_collections.ConfigDict, results: list[RowResult],
                      f'{source}')
   if table.context:
     lines += ['', 'Published results beyond our zoo, for scale:']
-    lines += [f'- {c.name}: {_number(c.published)}' +
+    lines += [f'- {c.name}: {_published(c.published)}' +
               (f' ({c.published_source})' if c.published_source != table.source else '')
               for c in table.context]
   if figures:
@@ -222,10 +227,13 @@ def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
       continue
     label = ('ours: mean ± std over seeds, dots = seeds' if name == 'ours'
              else f'published: {name}')
-    bars = ax.bar(xs, heights, width, yerr=errors if name == 'ours' else None,
-                  capsize=3, color=colours[j % len(colours)], label=label,
-                  hatch='' if name == 'ours' else '//', edgecolor='white', zorder=2)
-    ax.bar_label(bars, fmt='%.2f', fontsize=7, padding=2)
+    ax.bar(xs, heights, width, yerr=errors if name == 'ours' else None,
+           capsize=3, color=colours[j % len(colours)], label=label,
+           hatch='' if name == 'ours' else '//', edgecolor='white', zorder=2)
+    for x, height, error in zip(xs, heights, errors):  # the value, above any error bar
+      text = f'{height:.2f}' if name == 'ours' else _published(height)
+      ax.annotate(text, (x, height + error), xytext=(0, 2),
+                  textcoords='offset points', ha='center', va='bottom', fontsize=7)
   ax.set_xticks(range(n), [r.row.name for r in results], rotation=30 if n > 5 else 0,
                 ha='right' if n > 5 else 'center')
   ax.set_xlabel('experiment')
@@ -234,10 +242,9 @@ def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
   ax.set_ylabel(table.metric_label)
   ax.set_title(table.title, fontsize=10)
   ax.grid(axis='y', alpha=0.3, zorder=0)
-  ax.legend(fontsize=8)
-  if not columns:
-    ax.text(0.99, 0.98, 'nothing published for these experiments',
-            transform=ax.transAxes, ha='right', va='top', fontsize=8, color='grey')
+  ax.margins(y=0.1)
+  ax.legend(fontsize=8, title=None if columns else 'nothing published for these',
+            title_fontsize=8)
   fig.savefig(path, dpi=120)
 
 

@@ -8,7 +8,7 @@
   confusion matrix (train_lib/dense_metrics.py); a PNG of predictions per evaluation.
 - 'saliency': a binary foreground map (label > 0 of a dense dataset); binary
   cross-entropy of the fused output plus `aux_loss_weight` times each side output's
-  (U^2-Net's deep supervision, Qin et al. 2020, eq. 1, all weights 1); MAE and max
+  (U^2-Net's deep supervision, Qin et al. 2020, section 3.3, all weights 1); MAE and max
   F-measure; a PNG per evaluation.
 - 'keypoints': reserved (pose heatmaps).
 
@@ -156,20 +156,24 @@ class _Dense(Classification):
     return unit_images, labels, self.prediction(logits)
 
   def write_pictures(self, model, state, data, step: int, workdir: str) -> None:
-    """Draws the first NUM_PICTURES test examples to DIR/predictions/step_<N>.png."""
-    if jax.process_index() != 0:
-      return
+    """Draws the first NUM_PICTURES test examples to DIR/predictions/step_<N>.png.
+
+    Every process computes the predictions (one program on the global state); process
+    0 draws them.
+    """
     if not hasattr(self, '_predict'):
       self._predict = jax.jit(functools.partial(self.predict, model=model))
     k = min(NUM_PICTURES, len(data['label']))
     batch = {'image': data['image'][:k], 'label': data['label'][:k]}
     images, labels, predictions = jax.device_get(self._predict(state, batch))
+    if jax.process_index() != 0:
+      return
     from train_lib import dense_pictures  # pylint: disable=g-import-not-at-top
     path = os.path.join(workdir, 'predictions', f'step_{step}.png')
-    dense_pictures.save_predictions(path, images, labels, predictions, self.class_names,
-                              saliency=self.config.task == 'saliency',
-                              ignore_label=self.config.ignore_label,
-                              title=f'{self.config.model.name}, step {step}')
+    dense_pictures.save_predictions(
+        path, images, labels, predictions, self.class_names,
+        saliency=self.config.task == 'saliency', ignore_label=self.config.ignore_label,
+        title=f'{self.config.model.name}, step {step}')
 
 
 class Segmentation(_Dense):

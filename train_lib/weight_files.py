@@ -7,6 +7,7 @@ and refuses arbitrary objects, so a file cannot run code; never plain pickle.
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -53,6 +54,9 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
+  # Triton (GPU kernels of torch's compiler, unused here) crashes the process when its
+  # LLVM loads beside jaxlib's and TensorFlow's; torch runs without it.
+  sys.modules.setdefault('triton', None)
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:

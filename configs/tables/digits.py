@@ -13,7 +13,8 @@ experiment of the ResNet paper (He et al. 2015, Fig. 6) shrunk to this data
 these nets on this split, so the table has no paper column to compare with; it shows
 ours (mean +- std over seeds) and the curves.
 
-Time: about 8 minutes on an idle 2-core CPU (README, "Reproducing the tables").
+Time: 13 min 51 s on a 2-core CPU shared with other jobs (load 6-9; 623 s of CPU
+time), about half that on an idle one (README, "Reproducing the tables").
 """
 
 from configs.tables import row, table
