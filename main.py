@@ -140,7 +140,7 @@ def _parse_flags(argv):
           'overrides; check the name against the config file', file=sys.stderr, flush=True)
     sys.exit(2)
   except (flags.Error, ValueError, TypeError) as e:
-    lines = [l.strip() for l in str(e).strip().splitlines() if l.strip()]
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
     message = ' '.join(lines[:1] + lines[-1:]) if lines else type(e).__name__
     print(f'error: {message}', file=sys.stderr, flush=True)
     sys.exit(2)

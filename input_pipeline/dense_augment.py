@@ -9,7 +9,6 @@ and `ignore_label` in the labels, so they count in neither loss nor metrics.
 import jax
 import jax.numpy as jnp
 import ml_collections
-from jax.scipy import ndimage
 
 
 def resize(images, labels, input_config: ml_collections.ConfigDict):
@@ -58,13 +57,27 @@ def _window(rng, scale, pad, size):
   return lo + jnp.floor(jax.random.uniform(rng, ()) * choices)
 
 
+def _sampling_matrix(src, size: int, nearest: bool):
+  """(len(src), size) weights that sample a side of `size` pixels at positions `src`.
+
+  Bilinear: two taps per row; nearest: one. Taps outside the side get no weight, so a
+  row that falls wholly outside is zero.
+  """
+  if nearest:
+    return jax.nn.one_hot(jnp.round(src), size)
+  lo = jnp.floor(src)
+  frac = (src - lo)[:, None]
+  return jax.nn.one_hot(lo, size) * (1 - frac) + jax.nn.one_hot(lo + 1, size) * frac
+
+
 def augment(x, labels, rng, input_config: ml_collections.ConfigDict, ignore_label: int):
   """Random scale, crop and horizontal flip, the same for each image and its labels.
 
   Each example is rescaled by a factor drawn uniformly from `scale_range`, padded by
   `crop_padding` pixels, cropped back to its size at a random integer offset, and
   flipped left-right with probability 1/2 if `random_flip`. With scale 1 the crop moves
-  whole pixels, so image and labels are cut exactly.
+  whole pixels, so image and labels are cut exactly. The map is separable, so each
+  example is sampled by two small matrices (rows, columns): out = R_y . in . R_x^T.
 
   Args:
     x: float [0, 1] images (N, H, W, C).
@@ -80,26 +93,28 @@ def augment(x, labels, rng, input_config: ml_collections.ConfigDict, ignore_labe
   pad, flip = input_config.crop_padding, input_config.random_flip
   if (lo, hi) == (1.0, 1.0) and not pad and not flip:
     return x, labels
-  n, h, w, c = x.shape
+  n, h, w, _ = x.shape
   ys, xs = jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32)
 
-  def one(image, label, key):
+  def matrices(key):
     k_scale, k_y, k_x, k_flip = jax.random.split(key, 4)
     s = jax.random.uniform(k_scale, (), minval=lo, maxval=hi)
     oy, ox = _window(k_y, s, pad, h), _window(k_x, s, pad, w)
     cols = jnp.where(jax.random.bernoulli(k_flip), xs[::-1], xs) if flip else xs
     # Output pixel (i, j) shows the scaled image's pixel (i + oy, j + ox); half-pixel
     # centres map it back to the source.
-    src_y = (ys + oy + 0.5) / s - 0.5
-    src_x = (cols + ox + 0.5) / s - 0.5
-    grid = jnp.meshgrid(src_y, src_x, indexing='ij')
-    sample = lambda a, order, fill: ndimage.map_coordinates(  # noqa: E731
-        a, grid, order=order, mode='constant', cval=fill)
-    image = jnp.stack([sample(image[..., k], 1, 0.0) for k in range(c)], -1)
-    label = sample(label.astype(jnp.int32), 0, ignore_label).astype(labels.dtype)
-    return image, label
+    src_y, src_x = (ys + oy + 0.5) / s - 0.5, (cols + ox + 0.5) / s - 0.5
+    return tuple(_sampling_matrix(src, size, nearest)
+                 for nearest in (False, True) for src, size in ((src_y, h), (src_x, w)))
 
-  return jax.vmap(one)(x, labels, jax.random.split(rng, n))
+  ry, rx, ny, nx = jax.vmap(matrices)(jax.random.split(rng, n))
+  exact = jax.lax.Precision.HIGHEST  # label values and pixels pass through unrounded
+  image = jnp.einsum('nih,nhwc,njw->nijc', ry, x, rx, precision=exact)
+  picked = jnp.einsum('nih,nhw,njw->nij', ny, labels.astype(jnp.float32), nx,
+                      precision=exact)
+  inside = (ny.sum(-1)[:, :, None] * nx.sum(-1)[:, None, :]) > 0.5
+  label = jnp.where(inside, jnp.round(picked), ignore_label).astype(labels.dtype)
+  return image.astype(x.dtype), label
 
 
 def train_inputs(batch, rng, config: ml_collections.ConfigDict, dtype=jnp.float32):

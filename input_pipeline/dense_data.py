@@ -20,6 +20,7 @@ from input_pipeline import datasets
 from train_lib.errors import UserError
 
 IGNORE = -1  # in a `Masks.values` table: the config's ignore label
+PAD_MODES = ('constant', 'reflect', 'symmetric', 'edge')  # jnp.pad's, for input.pad_to
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,13 @@ def check_features(builder, config: ml_collections.ConfigDict) -> tuple[str, ...
     raise UserError(f"dataset '{builder.name}' has {channels}-channel images but "
                     f'input.channels={config.input.channels}; set '
                     f'--config.input.channels={channels}')
+  if config.input.pad_mode not in PAD_MODES:
+    raise UserError(f"unknown input.pad_mode '{config.input.pad_mode}'; valid: "
+                    f"{', '.join(PAD_MODES)} (set --config.input.pad_mode)")
+  lo, hi = config.input.scale_range
+  if not 0 < lo <= hi:
+    raise UserError(f'input.scale_range={tuple(config.input.scale_range)} must be '
+                    '(min, max) with 0 < min <= max; set --config.input.scale_range')
   fixed = None not in features['image'].shape
   if not fixed and not config.input.image_size:
     raise UserError(f"dataset '{builder.name}' has images of varying sizes; set "

@@ -10,8 +10,8 @@ convolution to the classes. 23 convolutions; a 572x572 tile gives 388x388 logits
 (570 568 | 284 282 280 | 140 138 136 | 68 66 64 | 32 30 28, then 56 52 | 104 100 |
 200 196 | 392 388), and every map before a pool must have an even size. 31,030,658
 parameters with 1 input channel and 2 classes. Drop-out at the end of the contracting
-path (section 3; rate 0.5, as in the authors' Caffe model) and weights N(0, sqrt(2 / N)),
-N the inputs of a unit (section 3: He-normal on fan-in).
+path (section 3.1, which gives no rate; 0.5 here) and weights N(0, sqrt(2 / N)), N the
+inputs of a unit, e.g. 9 * 64 for a 3x3 conv on 64 maps (section 3: He-normal, fan-in).
 
 `unet_same` is the common same-padding form (milesial/Pytorch-UNet): every 3x3 conv has
 padding 1 and no bias and is followed by BatchNorm; the upsampled map is zero-padded to
@@ -38,8 +38,7 @@ import jax.numpy as jnp
 from models.resampling import ConvTranspose2d, max_pool_2d, resize_bilinear
 from train_lib.errors import UserError
 
-# Section 3: "a Gaussian distribution with a standard deviation of sqrt(2/N), where N
-# denotes the number of incoming nodes of one neuron".
+# Section 3: Gaussian weights of standard deviation sqrt(2 / N), N a unit's inputs.
 he_normal = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
 
 

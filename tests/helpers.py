@@ -35,7 +35,7 @@ def read_metrics(workdir: str) -> list[dict]:
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
   """One `error:` line naming the problem, non-zero exit, no traceback."""
   assert result.returncode != 0, result.stdout + result.stderr
-  errors = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  errors = [line for line in result.stderr.splitlines() if line.startswith('error:')]
   assert len(errors) == 1, result.stderr
   assert 'Traceback' not in result.stderr, result.stderr
   for fragment in fragments:

@@ -177,7 +177,7 @@ def test_alexnet_original_paper_init():
 
 def test_vgg_table_weight_layers():
   # Table 1's depths count the convolutions plus the three fully connected layers.
-  depth = {k: sum(isinstance(l, int) for b in v for l in b) + 3
+  depth = {k: sum(isinstance(layer, int) for b in v for layer in b) + 3
            for k, v in vgg.CONFIGS.items()}
   assert depth == {'A': 11, 'A-LRN': 11, 'B': 13, 'C': 16, 'D': 16, 'E': 19}
   variables = abstract_variables(MODELS['vgg16_c'](num_classes=1000), 224)

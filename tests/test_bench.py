@@ -6,10 +6,10 @@ import subprocess
 
 import jax
 import pytest
+from helpers import ROOT, main_command, main_env
 
 from configs import digits_lenet5
 from train_lib import bench, compilation
-from helpers import ROOT, main_command, main_env
 
 LAST_LINE = re.compile(r'images_per_sec=(\d+\.\d+) compile_seconds=(\d+\.\d+)')
 

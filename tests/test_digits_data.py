@@ -40,8 +40,8 @@ def test_split_is_the_documented_one(data_dir):
   test = datasets.load_arrays(builder, 'test')
   # The stored test set holds exactly the documented examples (as a multiset).
   expected = np.round(ref.images[test_idx] * 255 / 16).astype(np.uint8)
-  got = {(im.tobytes(), int(l)) for im, l in zip(test['image'][..., 0], test['label'])}
-  want = {(im.tobytes(), int(l)) for im, l in zip(expected, ref.target[test_idx])}
+  got = {(im.tobytes(), int(label)) for im, label in zip(test['image'][..., 0], test['label'])}
+  want = {(im.tobytes(), int(label)) for im, label in zip(expected, ref.target[test_idx])}
   assert got == want
 
 

@@ -78,8 +78,8 @@ def test_half_precision_keeps_float32_state_and_compiles_once(half_dtype):
   train_step, state, batch, _ = _setup(half_dtype)
   hlo = train_step.lower(state, batch).as_text()
   short = {'bfloat16': 'bf16', 'float16': 'f16'}[half_dtype]
-  convolutions = [l for l in hlo.splitlines() if 'convolution' in l]
-  assert convolutions and all(re.search(rf'x{short}>', l) for l in convolutions)
+  convolutions = [line for line in hlo.splitlines() if 'convolution' in line]
+  assert convolutions and all(re.search(rf'x{short}>', line) for line in convolutions)
   initial_stats = jax.device_get(state.batch_stats)
   with bench.CompileCounter() as counter:
     state, metrics = train_step(state, batch)

@@ -10,8 +10,8 @@ import time
 import jax
 import numpy as np
 import pytest
-
 from helpers import ROOT, assert_user_error, main_command, main_env, read_metrics, run_main
+
 from train_lib import checkpoint, steps, train
 from train_lib.errors import UserError
 

@@ -3,11 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import read_metrics
 
 from input_pipeline import batches, datasets, preprocess
 from models import registry
 from train_lib import sharding, steps, train
-from helpers import read_metrics
 
 
 def test_one_and_eight_devices_give_the_same_losses(digits_config, tmp_path):

@@ -1,8 +1,8 @@
 """Optimizers and learning-rate schedules (optax) from the config."""
 
+import jax
 import ml_collections
 import optax
-import jax
 
 from train_lib.errors import UserError
 

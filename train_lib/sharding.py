@@ -6,7 +6,8 @@ over it, the train state is replicated. This is the only file that names devices
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from train_lib.errors import UserError
 
