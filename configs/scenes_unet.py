@@ -17,9 +17,10 @@ included (README, Dense prediction); a picture of six test scenes at each evalua
 in DIR/predictions/.
 
 Recipe (ours: the U-Net paper's is for 512x512 EM tiles, configs/seg_unet.py): Adam
-(Kingma and Ba 2015; betas 0.9, 0.999, eps 1e-8), no weight decay, batch 32, the
-learning rate 3e-3 decayed to 0 with a cosine; random shifts of up to 4 pixels, no
-flips (a mirrored digit is not a digit).
+(Kingma and Ba 2015; betas 0.9, 0.999, eps 1e-8), no weight decay, batch 16, 3,000
+steps (4 epochs), the learning rate 3e-3 decayed to 0 with a cosine. No augmentation:
+the digits already sit at random places, train and test loss stay equal, and shifts
+slowed learning; no flips either (a mirrored digit is not a digit).
 
 Config string `[smoke]`: `smoke` shrinks the run to 4 steps of 8 small examples (tests).
 """
@@ -46,7 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.channels = 1
   config.input.mean = (0.078,)  # of the train scenes
   config.input.std = (0.210,)
-  config.input.crop_padding = 4
+  config.input.crop_padding = 0
   config.input.random_flip = False
 
   # Model.
@@ -59,22 +60,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer = 'adamw'
   config.learning_rate = 3e-3
   config.weight_decay = 0.0
-  config.batch_size = 32
+  config.batch_size = 16
 
   # Schedule.
-  config.num_train_steps = 2000
+  config.num_train_steps = 3000
   config.num_epochs = config.num_train_steps * config.batch_size / TRAIN_SCENES
   config.lr_schedule = 'cosine'
   config.warmup_epochs = 0.0
 
   # Eval.
   config.eval_batch_size = 200
-  config.eval_every_steps = 500
+  config.eval_every_steps = 1000
   config.best_metric = 'mean_iou'
 
   # Runtime.
-  config.log_every_steps = 50
-  config.checkpoint_every_steps = 500
+  config.log_every_steps = 100
+  config.checkpoint_every_steps = 1000
 
   if arg == 'smoke':
     default.shrink_for_smoke_test(config)
