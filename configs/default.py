@@ -112,6 +112,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Train steps per compiled call (jax.lax.scan over stacked batches), for tiny models
   # whose step is shorter than its dispatch; only --mode=bench runs more than 1 so far.
   config.steps_per_call = 1
+  # Speed settings per platform (train_lib/system.py; README, Performance): XLA
+  # compiler options of the steps ('auto' | 'default' | 'name=value,...') and the
+  # convolutions' backward pass ('auto' | 'plain' | 'copied', models/conv.py).
+  config.system = ml_collections.ConfigDict()
+  config.system.xla_options = 'auto'
+  config.system.conv_backward = 'auto'
   # --mode=bench: steps run untimed after compiling, then steps timed.
   config.bench_warmup_steps = 5
   config.bench_steps = 50

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from models.conv import Conv
 from models.layers import local_response_norm, max_pool
 
 
@@ -98,7 +99,7 @@ class AlexNet(nn.Module):
   def __call__(self, x, *, train: bool):
     def conv(x, features, kernel, stride, padding, name):
       fan_in = x.shape[-1] * kernel * kernel
-      return nn.Conv(
+      return Conv(
           features, (kernel, kernel), (stride, stride), padding=padding,
           kernel_init=torch_default_kernel_init(),
           bias_init=torch_default_bias_init(fan_in), dtype=self.dtype,
@@ -139,7 +140,7 @@ class AlexNetOriginal(nn.Module):
     weight_init = nn.initializers.normal(stddev=0.01)  # section 5
 
     def conv(x, features, kernel, stride, padding, groups, bias, name):
-      return nn.Conv(
+      return Conv(
           features, (kernel, kernel), (stride, stride), padding=padding,
           feature_group_count=groups, kernel_init=weight_init,
           bias_init=nn.initializers.constant(bias), dtype=self.dtype,

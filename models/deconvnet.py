@@ -35,6 +35,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.resampling import ConvTranspose2d, max_pool_with_switches, max_unpool
 from train_lib.errors import UserError
 
@@ -59,7 +61,7 @@ class DeconvNet(nn.Module):
     gauss = nn.initializers.normal(stddev=0.01)
     he_fan_out = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    bn = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+    bn = functools.partial(BatchNorm, use_running_average=not train, momentum=0.9,
                            epsilon=1e-5, bias_init=nn.initializers.constant(0.001),
                            **common)
 
@@ -67,7 +69,7 @@ class DeconvNet(nn.Module):
       x = layer(features, kernel, padding=padding, kernel_init=init, name=name, **common)(x)
       return nn.relu(bn(name=bn_name)(x))
 
-    conv = functools.partial(conv_bn_relu, layer=nn.Conv)
+    conv = functools.partial(conv_bn_relu, layer=Conv)
     deconv = functools.partial(conv_bn_relu, layer=ConvTranspose2d)
     k = self.fc_kernel
 
@@ -98,7 +100,7 @@ class DeconvNet(nn.Module):
       for i, w in enumerate(widths, 1):
         x = deconv(x, features=w * self.base_width, kernel=3, padding=1, init=gauss,
                    name=f'deconv{b}_{i}', bn_name=f'debn{b}_{i}')
-    x = nn.Conv(self.num_classes, (1, 1), kernel_init=gauss, name='seg_score', **common)(x)
+    x = Conv(self.num_classes, (1, 1), kernel_init=gauss, name='seg_score', **common)(x)
     return x.astype(jnp.float32)
 
 

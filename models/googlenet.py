@@ -39,6 +39,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.layers import local_response_norm, max_pool
 
 
@@ -142,13 +144,13 @@ class BasicConv2d(nn.Module):
   def __call__(self, x, *, train: bool):
     init = INITS[self.init_scheme]
     k = self.kernel_size
-    x = nn.Conv(self.features, (k, k), strides=self.stride, padding=k // 2,
-                use_bias=not self.batch_norm, kernel_init=init.kernel,
-                bias_init=init.bias, dtype=self.dtype, param_dtype=self.param_dtype,
-                name='conv')(x)
+    x = Conv(self.features, (k, k), strides=self.stride, padding=k // 2,
+             use_bias=not self.batch_norm, kernel_init=init.kernel,
+             bias_init=init.bias, dtype=self.dtype, param_dtype=self.param_dtype,
+             name='conv')(x)
     if self.batch_norm:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3,
-                       dtype=self.dtype, param_dtype=self.param_dtype, name='bn')(x)
+      x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3,
+                    dtype=self.dtype, param_dtype=self.param_dtype, name='bn')(x)
     return nn.relu(x)
 
 

@@ -61,13 +61,15 @@ from typing import Any, NamedTuple, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.hrnet_blocks import (
-    BLOCKS,
-    Branch,
-    ConvBNChain,
-    Stage,
-    Transition,
-    torch_bias_init,
+  BLOCKS,
+  Branch,
+  ConvBNChain,
+  Stage,
+  Transition,
+  torch_bias_init,
 )
 from models.resampling import resize_bilinear
 
@@ -126,9 +128,9 @@ def check_stages(stages: Sequence[StageConfig]) -> None:
 
 def conv_and_norm(train: bool, kernel_init, dtype: Any, param_dtype: Any):
   """The `conv` and `norm` partials every HRNet layer is built from."""
-  conv = partial(nn.Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype,
+  conv = partial(Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype,
                  param_dtype=param_dtype)
-  norm = partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+  norm = partial(BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
                  dtype=dtype, param_dtype=param_dtype)
   return conv, norm
 

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from models.conv import Conv
+
 # Table I of the paper: which S2 maps (columns) feed each C3 map.
 C3_TABLE = (
     (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
@@ -155,7 +157,7 @@ class LeNet5(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     del train  # No dropout or batch statistics in LeNet-5.
-    conv = lambda f, name: nn.Conv(  # noqa: E731
+    conv = lambda f, name: Conv(  # noqa: E731
         f, (5, 5), padding='VALID', dtype=self.dtype, param_dtype=self.param_dtype,
         kernel_init=fan_in_normal(), name=name)
     x = x.astype(self.dtype)
@@ -188,11 +190,11 @@ class LeNet5Modern(nn.Module):
     dense = lambda f, name: nn.Dense(  # noqa: E731
         f, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     x = x.astype(self.dtype)
-    x = nn.relu(nn.Conv(6, (5, 5), padding='VALID', dtype=self.dtype,
-                        param_dtype=self.param_dtype, name='C1')(x))
+    x = nn.relu(Conv(6, (5, 5), padding='VALID', dtype=self.dtype,
+                     param_dtype=self.param_dtype, name='C1')(x))
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = nn.relu(nn.Conv(16, (5, 5), padding='VALID', dtype=self.dtype,
-                        param_dtype=self.param_dtype, name='C3')(x))
+    x = nn.relu(Conv(16, (5, 5), padding='VALID', dtype=self.dtype,
+                     param_dtype=self.param_dtype, name='C3')(x))
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(dense(120, 'C5')(x))

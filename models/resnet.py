@@ -41,6 +41,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.layers import max_pool
 
 # Table 1: depth -> (block, blocks per stage).
@@ -76,18 +78,18 @@ def conv(features: int, kernel: int, strides: int, name: str, dtype: Any,
          param_dtype: Any) -> nn.Conv:
   """A bias-free kxk convolution padded by k // 2 on every side, as PyTorch's."""
   p = kernel // 2
-  return nn.Conv(features, (kernel, kernel), (strides, strides), padding=((p, p), (p, p)),
-                 use_bias=False, kernel_init=conv_init, dtype=dtype,
-                 param_dtype=param_dtype, name=name)
+  return Conv(features, (kernel, kernel), (strides, strides), padding=((p, p), (p, p)),
+              use_bias=False, kernel_init=conv_init, dtype=dtype,
+              param_dtype=param_dtype, name=name)
 
 
 def batch_norm(train: bool, name: str, dtype: Any, param_dtype: Any,
-               zero_scale: bool = False) -> nn.BatchNorm:
+               zero_scale: bool = False) -> BatchNorm:
   """BatchNorm with PyTorch's defaults (momentum 0.1 there, 0.9 here; eps 1e-5)."""
   scale_init = nn.initializers.zeros if zero_scale else nn.initializers.ones
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      scale_init=scale_init, dtype=dtype, param_dtype=param_dtype,
-                      name=name)
+  return BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                   scale_init=scale_init, dtype=dtype, param_dtype=param_dtype,
+                   name=name)
 
 
 def shortcut(x, features: int, strides: int, option: str, train: bool, dtype: Any,

@@ -36,6 +36,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.alexnet import torch_default_bias_init, torch_default_kernel_init
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.resampling import max_pool_2d, resize_bilinear
 from train_lib.errors import UserError
 
@@ -72,9 +74,9 @@ def _conv(features: int, kernel: int, in_features: int, dilation: int = 1, **kw)
   """A PyTorch-initialised conv with padding keeping the size (dilation d, padding d)."""
   pad = dilation * (kernel // 2)
   fan_in = kernel * kernel * in_features
-  return nn.Conv(features, (kernel, kernel), padding=pad, kernel_dilation=dilation,
-                 kernel_init=torch_default_kernel_init(),
-                 bias_init=torch_default_bias_init(fan_in), **kw)
+  return Conv(features, (kernel, kernel), padding=pad, kernel_dilation=dilation,
+              kernel_init=torch_default_kernel_init(),
+              bias_init=torch_default_bias_init(fan_in), **kw)
 
 
 class REBNCONV(nn.Module):
@@ -89,8 +91,8 @@ class REBNCONV(nn.Module):
   def __call__(self, x, *, train: bool):
     x = _conv(self.features, 3, x.shape[-1], self.dilation, dtype=self.dtype,
               param_dtype=self.param_dtype, name='conv_s1')(x)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     dtype=self.dtype, param_dtype=self.param_dtype, name='bn_s1')(x)
+    x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                  dtype=self.dtype, param_dtype=self.param_dtype, name='bn_s1')(x)
     return nn.relu(x)
 
 

@@ -35,6 +35,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.resampling import ConvTranspose2d, max_pool_2d, resize_bilinear
 from train_lib.errors import UserError
 
@@ -56,13 +58,13 @@ class DoubleConv(nn.Module):
   def __call__(self, x, *, train: bool):
     widths = (self.mid_features or self.features, self.features)
     for i, features in enumerate(widths, 1):
-      x = nn.Conv(features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
-                  kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype,
-                  name=f'conv{i}')(x)
+      x = Conv(features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
+               kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype,
+               name=f'conv{i}')(x)
       if self.batch_norm:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         dtype=self.dtype, param_dtype=self.param_dtype,
-                         name=f'bn{i}')(x)
+        x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      dtype=self.dtype, param_dtype=self.param_dtype,
+                      name=f'bn{i}')(x)
       x = nn.relu(x)
     return x
 
@@ -153,8 +155,8 @@ class UNet(nn.Module):
         features, mid = max(widths[level] // 2, widths[0]), widths[level]
       x = Up(features, mid, up=self.up, valid=valid, name=f'up{k}', **common)(
           x, skips[level], train=train)
-    x = nn.Conv(self.num_classes, (1, 1), kernel_init=he_normal, dtype=self.dtype,
-                param_dtype=self.param_dtype, name='outc')(x)
+    x = Conv(self.num_classes, (1, 1), kernel_init=he_normal, dtype=self.dtype,
+             param_dtype=self.param_dtype, name='outc')(x)
     return x.astype(jnp.float32)
 
 

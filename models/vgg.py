@@ -28,6 +28,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from models.alexnet import adaptive_avg_pool
+from models.batch_norm import BatchNorm
+from models.conv import Conv
 from models.layers import local_response_norm
 
 # Table 1: maps per block, and per configuration the layers of each block: a conv's
@@ -71,13 +73,13 @@ class VGG(nn.Module):
           x = local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0)
           continue
         i += 1
-        x = nn.Conv(features, (layer, layer), padding=layer // 2, kernel_init=conv_init,
-                    bias_init=nn.initializers.zeros, dtype=self.dtype,
-                    param_dtype=self.param_dtype, name=f'conv{b}_{i}')(x)
+        x = Conv(features, (layer, layer), padding=layer // 2, kernel_init=conv_init,
+                 bias_init=nn.initializers.zeros, dtype=self.dtype,
+                 param_dtype=self.param_dtype, name=f'conv{b}_{i}')(x)
         if self.batch_norm:
-          x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                           dtype=self.dtype, param_dtype=self.param_dtype,
-                           name=f'bn{b}_{i}')(x)
+          x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        dtype=self.dtype, param_dtype=self.param_dtype,
+                        name=f'bn{b}_{i}')(x)
         x = nn.relu(x)
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = adaptive_avg_pool(x, 7)

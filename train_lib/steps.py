@@ -12,7 +12,8 @@ import optax
 from flax.training import dynamic_scale as dynamic_scale_lib
 
 from input_pipeline import preprocess, resident
-from train_lib import sharding, tasks
+from models import conv
+from train_lib import sharding, system, tasks
 from train_lib.errors import UserError
 
 HALF_PRECISION_DTYPES = {'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
@@ -71,20 +72,23 @@ def _variables(state: TrainState, params) -> dict:
 
 
 def train_step(state: TrainState, batch, *, model: nn.Module,
-               tx: optax.GradientTransformation, config: ml_collections.ConfigDict):
+               tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
+               conv_backward: str = 'plain'):
   """One SGD step on a global batch; returns the new state and summed metrics.
 
   The task (`config.task`, train_lib/tasks.py) makes the inputs and targets, the loss
-  and the metric sums.
+  and the metric sums; `conv_backward` is the convolutions' backward pass
+  (models/conv.py, chosen per platform by train_lib/system.py).
   """
   task = tasks.get_task(config)
   aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
   images, labels = task.train_inputs(batch, aug_rng, model.dtype)
 
   def loss_fn(params):
-    logits, new_vars = model.apply(
-        _variables(state, params), images, train=True,
-        mutable=['batch_stats', 'aux_logits'], rngs={'dropout': dropout_rng})
+    with conv.conv_backward(conv_backward):
+      logits, new_vars = model.apply(
+          _variables(state, params), images, train=True,
+          mutable=['batch_stats', 'aux_logits'], rngs={'dropout': dropout_rng})
     logits = logits.astype(jnp.float32)
     loss = task.loss(logits, jax.tree.leaves(new_vars.get('aux_logits', {})), labels)
     return loss, (logits, new_vars.get('batch_stats', {}))
@@ -113,25 +117,29 @@ def train_step(state: TrainState, batch, *, model: nn.Module,
 
 
 def train_steps(state: TrainState, batches, *, model: nn.Module,
-                tx: optax.GradientTransformation, config: ml_collections.ConfigDict):
+                tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
+                conv_backward: str = 'plain'):
   """`train_step` over the leading axis of `batches` in one program; metrics summed.
 
   The scan is unrolled: as a loop it ran 2x slower than separate calls on XLA:CPU, as
   straight-line code a tiny model ran faster (README, Performance), while compiling
   about as many times longer as it has steps.
   """
-  one = functools.partial(train_step, model=model, tx=tx, config=config)
+  one = functools.partial(train_step, model=model, tx=tx, config=config,
+                          conv_backward=conv_backward)
   state, metrics = jax.lax.scan(one, state, batches, unroll=True)
   return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
 
 def resident_train_step(state: TrainState, data, perm, *, model: nn.Module,
                         tx: optax.GradientTransformation,
-                        config: ml_collections.ConfigDict, batch_sharding):
+                        config: ml_collections.ConfigDict, batch_sharding,
+                        conv_backward: str = 'plain'):
   """`train_step` on the batch of step `state.step`, gathered from the training split
   that lives on the devices (`config.input.feed`: input_pipeline/resident.py)."""
   batch = resident.take_batch(data, perm, state.step, config.batch_size, batch_sharding)
-  return train_step(state, batch, model=model, tx=tx, config=config)
+  return train_step(state, batch, model=model, tx=tx, config=config,
+                    conv_backward=conv_backward)
 
 
 def eval_step(state: TrainState, batch, *, model: nn.Module,
@@ -166,19 +174,24 @@ def compile_steps(model, tx, config, mesh, state_sharding, feed: str = 'host'):
   model = model.clone(dtype=compute_dtype(config))
   data = sharding.batch_sharding(mesh)
   rep = sharding.replicated(mesh)
+  platform = system.mesh_platform(mesh)
+  options = system.xla_options(config, platform)
+  backward = system.conv_backward(config, platform)
   if feed == 'device_resident':
     p_train = jax.jit(
         functools.partial(resident_train_step, model=model, tx=tx, config=config,
-                          batch_sharding=data),
+                          batch_sharding=data, conv_backward=backward),
         in_shardings=(state_sharding, rep, rep), out_shardings=(state_sharding, rep),
-        donate_argnums=0)
+        donate_argnums=0, compiler_options=options)
   else:
     p_train = jax.jit(
-        functools.partial(train_step, model=model, tx=tx, config=config),
+        functools.partial(train_step, model=model, tx=tx, config=config,
+                          conv_backward=backward),
         in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
-        donate_argnums=0)
+        donate_argnums=0, compiler_options=options)
   p_eval = jax.jit(functools.partial(eval_step, model=model, config=config),
-                   in_shardings=(state_sharding, data), out_shardings=rep)
+                   in_shardings=(state_sharding, data), out_shardings=rep,
+                   compiler_options=options)
   return p_train, p_eval
 
 
@@ -193,7 +206,9 @@ def compile_multi_train_step(model, tx, config, mesh, state_sharding):
   model = model.clone(dtype=compute_dtype(config))
   stacked = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
       None, sharding.DATA_AXIS))
-  return jax.jit(functools.partial(train_steps, model=model, tx=tx, config=config),
+  platform = system.mesh_platform(mesh)
+  return jax.jit(functools.partial(train_steps, model=model, tx=tx, config=config,
+                                   conv_backward=system.conv_backward(config, platform)),
                  in_shardings=(state_sharding, stacked),
                  out_shardings=(state_sharding, sharding.replicated(mesh)),
-                 donate_argnums=0)
+                 donate_argnums=0, compiler_options=system.xla_options(config, platform))

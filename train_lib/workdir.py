@@ -17,8 +17,8 @@ RESUMABLE_FIELDS = frozenset({
     # converted from a file continues without repeating --config.init_from.
     'init_from', 'init_from_strict', 'export_to',
 })
-# Whole groups of fields that only the other modes read.
-RESUMABLE_PREFIXES = ('inspect.', 'predict.')
+# Whole groups of fields that only the other modes read, or that change speed only.
+RESUMABLE_PREFIXES = ('inspect.', 'predict.', 'system.')
 
 
 def _flatten(d, prefix=''):

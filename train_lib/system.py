@@ -1,0 +1,76 @@
+"""Per-platform speed settings, chosen in one place: `config.system`.
+
+- `system.xla_options`: XLA compiler options of the train and eval steps. 'auto' takes
+  the measured set for the platform below, 'default' XLA's own defaults, and
+  'name=value,name=value' exactly the options given (XLA debug option names without
+  the leading '--', e.g. 'xla_cpu_enable_fast_math=true').
+- `system.conv_backward`: the backward pass of every convolution (models/conv.py):
+  'auto' (below), 'plain' or 'copied'.
+
+What 'auto' picks, and why (README, Performance, has the figures):
+- CPU: `xla_cpu_experimental_ynn_fusion_type=''`. jaxlib 0.10 hands convolutions to
+  YNNPACK by default; its kernel gradient of a 3x3 convolution at 32x32x16 took ~180 ms
+  where XLA's Eigen path takes ~15 ms (batch 128, the 2-core CPU here), which made a
+  CIFAR ResNet-20 training step ~1.8x slower. Also `conv_backward='copied'`: XLA:CPU
+  otherwise recomputes BatchNorm and ReLU inside the transposes feeding each kernel
+  gradient (models/conv.py).
+- GPU and TPU: XLA's defaults and the plain backward (not measured here yet).
+"""
+
+import ml_collections
+
+from models import conv
+from train_lib.errors import UserError
+
+AUTO_XLA_OPTIONS = {
+    'cpu': {'xla_cpu_experimental_ynn_fusion_type': ''},
+}
+AUTO_CONV_BACKWARD = {'cpu': 'copied'}
+
+
+def _parse_value(text: str):
+  lowered = text.strip().lower()
+  if lowered in ('true', 'false'):
+    return lowered == 'true'
+  try:
+    return int(lowered)
+  except ValueError:
+    pass
+  try:
+    return float(lowered)
+  except ValueError:
+    return text.strip()
+
+
+def xla_options(config: ml_collections.ConfigDict, platform: str) -> dict:
+  """The compiler options of the steps on `platform` ('cpu', 'gpu', 'tpu')."""
+  chosen = config.system.xla_options.strip()
+  if chosen == 'auto':
+    return dict(AUTO_XLA_OPTIONS.get(platform, {}))
+  if chosen in ('default', ''):
+    return {}
+  options = {}
+  for item in chosen.split(','):
+    name, sep, value = item.partition('=')
+    if not sep or not name.strip():
+      raise UserError(f"system.xla_options: '{item}' is not name=value; give 'auto', "
+                      "'default' or e.g. 'xla_cpu_enable_fast_math=true,...'")
+    options[name.strip().lstrip('-')] = _parse_value(value)
+  return options
+
+
+def conv_backward(config: ml_collections.ConfigDict, platform: str) -> str:
+  """The convolutions' backward pass on `platform` (one of models.conv.BACKWARDS)."""
+  chosen = config.system.conv_backward
+  if chosen == 'auto':
+    return AUTO_CONV_BACKWARD.get(platform, 'plain')
+  if chosen not in conv.BACKWARDS:
+    raise UserError(f"system.conv_backward '{chosen}' is not one of auto, "
+                    f"{', '.join(conv.BACKWARDS)}")
+  return chosen
+
+
+def mesh_platform(mesh) -> str:
+  """The platform of a mesh's devices: 'cpu', 'gpu' (CUDA or ROCm) or 'tpu'."""
+  platform = mesh.devices.flat[0].platform
+  return 'gpu' if platform in ('cuda', 'rocm') else platform
