@@ -114,10 +114,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.steps_per_call = 1
   # Speed settings per platform (train_lib/system.py; README, Performance): XLA
   # compiler options of the steps ('auto' | 'default' | 'name=value,...') and the
-  # convolutions' backward pass ('auto' | 'plain' | 'copied', models/conv.py).
+  # layers' backward passes ('auto' | 'xla' | 'cpu', models/backward.py).
   config.system = ml_collections.ConfigDict()
   config.system.xla_options = 'auto'
-  config.system.conv_backward = 'auto'
+  config.system.backward = 'auto'
   # --mode=bench: steps run untimed after compiling, then steps timed.
   config.bench_warmup_steps = 5
   config.bench_steps = 50

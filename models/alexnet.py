@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.conv import Conv
-from models.layers import local_response_norm, max_pool
+from models.layers import local_response_norm
+from models.pooling import max_pool
 
 
 def _pool_matrix(in_size: int, out_size: int) -> np.ndarray:

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 
 from models.batch_norm import BatchNorm
 from models.conv import Conv
-from models.resampling import ConvTranspose2d, max_pool_with_switches, max_unpool
+from models.pooling import max_pool_with_switches, max_unpool
+from models.resampling import ConvTranspose2d
 from train_lib.errors import UserError
 
 # VGG-16 (configuration D): convolutions per block, as multiples of base_width.

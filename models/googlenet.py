@@ -41,7 +41,8 @@ import jax.numpy as jnp
 
 from models.batch_norm import BatchNorm
 from models.conv import Conv
-from models.layers import local_response_norm, max_pool
+from models.layers import local_response_norm
+from models.pooling import max_pool
 
 
 class InceptionConfig(NamedTuple):

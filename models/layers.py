@@ -1,4 +1,4 @@
-"""Blocks shared by several families: ceil-mode pooling, local response normalization.
+"""Blocks shared by several families: local response normalization, convolution arithmetic.
 
 Convolution arithmetic. Every convolution layer here (`nn.Conv`, and
 `jax.lax.conv_general_dilated` where a family calls it directly) computes the
@@ -20,38 +20,9 @@ negated map, [0, -30, -30, 0] (`cross_correlate` and `convolve` below; tested in
 tests/test_inspect.py).
 """
 
-import math
-from typing import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-
-def _ceil_extra(size: int, window: int, stride: int, pad: int) -> int:
-  """Extra right/bottom padding that turns floor-mode pooling into ceil mode."""
-  floor_out = (size + 2 * pad - window) // stride + 1
-  ceil_out = math.ceil((size + 2 * pad - window) / stride) + 1
-  # PyTorch drops a last window that would start inside the right padding only.
-  if (ceil_out - 1) * stride >= size + pad:
-    ceil_out -= 1
-  return (ceil_out - floor_out) * stride
-
-
-def max_pool(x, window: int | Sequence[int], stride: int | Sequence[int],
-             padding: int = 0, ceil_mode: bool = False):
-  """2-D max pooling with PyTorch's `MaxPool2d(window, stride, padding, ceil_mode)` sizes.
-
-  Padding is -inf, so padded positions never win. In ceil mode the output size is
-  ceil((i + 2p - k) / s) + 1, with the last window dropped when it would start in the
-  padding (PyTorch's rule); e.g. 112 -> 56 where floor mode gives 55 for k=3, s=2.
-  """
-  wh, ww = (window, window) if isinstance(window, int) else window
-  sh, sw = (stride, stride) if isinstance(stride, int) else stride
-  eh = _ceil_extra(x.shape[1], wh, sh, padding) if ceil_mode else 0
-  ew = _ceil_extra(x.shape[2], ww, sw, padding) if ceil_mode else 0
-  pads = ((padding, padding + eh), (padding, padding + ew))
-  return nn.max_pool(x, (wh, ww), strides=(sh, sw), padding=pads)
 
 
 def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.conv import Conv
+from models.pooling import max_pool
 
 # Table I of the paper: which S2 maps (columns) feed each C3 map.
 C3_TABLE = (
@@ -192,10 +193,10 @@ class LeNet5Modern(nn.Module):
     x = x.astype(self.dtype)
     x = nn.relu(Conv(6, (5, 5), padding='VALID', dtype=self.dtype,
                      param_dtype=self.param_dtype, name='C1')(x))
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool(x, 2, 2)
     x = nn.relu(Conv(16, (5, 5), padding='VALID', dtype=self.dtype,
                      param_dtype=self.param_dtype, name='C3')(x))
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool(x, 2, 2)
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(dense(120, 'C5')(x))
     x = nn.relu(dense(84, 'F6')(x))

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 
 from models.batch_norm import BatchNorm
 from models.conv import Conv
-from models.layers import max_pool
+from models.pooling import max_pool
 
 # Table 1: depth -> (block, blocks per stage).
 IMAGENET_STAGES = {

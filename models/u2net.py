@@ -38,7 +38,8 @@ import jax.numpy as jnp
 from models.alexnet import torch_default_bias_init, torch_default_kernel_init
 from models.batch_norm import BatchNorm
 from models.conv import Conv
-from models.resampling import max_pool_2d, resize_bilinear
+from models.pooling import max_pool_2d
+from models.resampling import resize_bilinear
 from train_lib.errors import UserError
 
 

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 
 from models.batch_norm import BatchNorm
 from models.conv import Conv
-from models.resampling import ConvTranspose2d, max_pool_2d, resize_bilinear
+from models.pooling import max_pool_2d
+from models.resampling import ConvTranspose2d, resize_bilinear
 from train_lib.errors import UserError
 
 # Section 3: Gaussian weights of standard deviation sqrt(2 / N), N a unit's inputs.

@@ -2,12 +2,12 @@
 
 - models/batch_norm.BatchNorm equals flax's nn.BatchNorm: outputs, running statistics
   and gradients, float32 and bfloat16, training and evaluation.
-- models/conv's 'copied' backward gives JAX's own gradients for every kind of
-  convolution our families use.
+- Under the 'cpu' backward (models/backward.py) convolutions give JAX's own gradients
+  for every kind our families use, and max pooling nn.max_pool's values and gradients.
 - train_lib/system: 'auto' on CPU really changes the compiled step (no YNNPACK
   convolution fusions, conditionals for the copies); bad settings are one-line errors.
 - The digits jobs (LeNet-5, and a ResNet with BatchNorm) log the same training losses
-  on the fast path as with XLA's defaults and the plain backward; the fast train step
+  on the fast path as with XLA's defaults and XLA's backward; the fast train step
   compiles once.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from helpers import read_metrics
 
-from models import conv
+from models import backward, conv, pooling
 from models.batch_norm import BatchNorm
 from train_lib import bench, system, train
 from train_lib.errors import UserError
@@ -77,7 +77,7 @@ def test_copied_backward_gives_jax_gradients(name):
   plain = jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
 
   def copied_grad(variables, x):
-    with conv.conv_backward('copied'):
+    with conv.backward.use('cpu'):
       return jax.grad(loss, argnums=(0, 1))(variables, x)
 
   copied = jax.jit(copied_grad)
@@ -85,8 +85,24 @@ def test_copied_backward_gives_jax_gradients(name):
   for a, b in zip(jax.tree.leaves(copied(variables, x)), jax.tree.leaves(plain)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match='not one of'):
-    with conv.conv_backward('fast'):
+    with backward.use('fast'):
       pass
+
+
+@pytest.mark.parametrize('window,stride,padding,ceil_mode', [
+    (2, 2, 0, False), (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, True)])
+def test_cpu_max_pool_equals_xla_max_pool(window, stride, padding, ceil_mode):
+  x = jax.random.normal(jax.random.PRNGKey(3), (2, 9, 11, 3))
+  g = jax.random.normal(jax.random.PRNGKey(4), pooling.max_pool(
+      x, window, stride, padding, ceil_mode).shape)
+
+  def value_and_grad(x, mode):
+    with backward.use(mode):
+      y, vjp = jax.vjp(lambda x: pooling.max_pool(x, window, stride, padding, ceil_mode), x)
+    return y, vjp(g)[0]
+
+  for ours, xla in zip(value_and_grad(x, 'cpu'), value_and_grad(x, 'xla')):
+    np.testing.assert_array_equal(ours, xla)
 
 
 def _config(**system_settings):
@@ -108,7 +124,7 @@ def test_auto_changes_the_compiled_cpu_step_which_compiles_once():
       state, _ = fast.train_step(state, fast.batch)
     jax.block_until_ready(state)
   assert counter.compiles + counter.cache_hits == 0
-  plain = bench.prepare(_config(xla_options='default', conv_backward='plain'),
+  plain = bench.prepare(_config(xla_options='default', backward='xla'),
                         jax.devices()[:1])
   assert 'stablehlo.case' not in plain.train_step.lower(plain.state, plain.batch).as_text()
 
@@ -117,8 +133,8 @@ def test_system_settings_and_their_errors():
   config = _config()
   assert system.xla_options(config, 'cpu') == {'xla_cpu_experimental_ynn_fusion_type': ''}
   assert system.xla_options(config, 'gpu') == {}
-  assert system.conv_backward(config, 'cpu') == 'copied'
-  assert system.conv_backward(config, 'tpu') == 'plain'
+  assert system.backward_mode(config, 'cpu') == 'cpu'
+  assert system.backward_mode(config, 'tpu') == 'xla'
   config.system.xla_options = '--xla_cpu_enable_fast_math=true, xla_cpu_max_isa=AVX2,x=3'
   assert system.xla_options(config, 'cpu') == {
       'xla_cpu_enable_fast_math': True, 'xla_cpu_max_isa': 'AVX2', 'x': 3}
@@ -127,9 +143,9 @@ def test_system_settings_and_their_errors():
   config.system.xla_options = 'fast'
   with pytest.raises(UserError, match="'fast' is not name=value"):
     system.xla_options(config, 'cpu')
-  config.system.conv_backward = 'fast'
-  with pytest.raises(UserError, match="conv_backward 'fast' is not one of auto, plain"):
-    system.conv_backward(config, 'cpu')
+  config.system.backward = 'fast'
+  with pytest.raises(UserError, match="backward 'fast' is not one of auto, xla, cpu"):
+    system.backward_mode(config, 'cpu')
 
 
 def test_fast_path_logs_the_default_paths_losses(digits_config, tmp_path):
@@ -139,8 +155,8 @@ def test_fast_path_logs_the_default_paths_losses(digits_config, tmp_path):
   config.log_every_steps = 1
   config.eval_every_steps = config.checkpoint_every_steps = 4
   losses = {}
-  for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'plain'))):
-    config.system.xla_options, config.system.conv_backward = settings
+  for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'xla'))):
+    config.system.xla_options, config.system.backward = settings
     train.train_and_evaluate(config, str(tmp_path / path))
     losses[path] = [row['loss'] for row in read_metrics(str(tmp_path / path))
                     if row['split'] == 'train']
@@ -152,11 +168,11 @@ def test_fast_path_trains_a_batch_norm_resnet_like_the_default_path():
   """The digits ResNet-20 (BatchNorm, option-A shortcuts), three steps on one batch."""
   from configs import digits_resnet
   metrics = {}
-  for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'plain'))):
+  for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'xla'))):
     config = digits_resnet.get_config('20')
     config.model.width = 4
     config.batch_size = 32
-    config.system.xla_options, config.system.conv_backward = settings
+    config.system.xla_options, config.system.backward = settings
     prepared = bench.prepare(config, jax.devices()[:1])
     state, metrics[path] = prepared.state, []
     for _ in range(3):

@@ -12,7 +12,7 @@ import pytest
 
 from configs import default, imagenet_googlenet
 from models import googlenet, registry
-from models.layers import max_pool
+from models.pooling import max_pool
 from train_lib import summary
 from train_lib.errors import UserError
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from models import pooling
 from models import resampling as rs
-from models.layers import max_pool
+from models.pooling import max_pool
 
 RNG = np.random.default_rng(0)
 
@@ -170,9 +171,10 @@ def test_unpooling_by_hand():
 
   @fast_jit
   def run(x, values):
-    pooled, switches = rs.max_pool_with_switches(x, 2)
-    unpooled, vjp = jax.vjp(lambda v: rs.max_unpool(v, switches, 2), values)
-    dx = jax.grad(lambda x: jnp.sum(rs.max_unpool(*rs.max_pool_with_switches(x, 2), 2) * g))
+    pooled, switches = pooling.max_pool_with_switches(x, 2)
+    unpooled, vjp = jax.vjp(lambda v: pooling.max_unpool(v, switches, 2), values)
+    dx = jax.grad(
+        lambda x: jnp.sum(pooling.max_unpool(*pooling.max_pool_with_switches(x, 2), 2) * g))
     return pooled, switches, unpooled, vjp(g)[0], dx(x)
 
   pooled, switches, unpooled, dv, dx = run(x, values)
@@ -212,15 +214,15 @@ def test_pooling_and_unpooling_match_torch(h, w, k, s, p, ceil):
 
   @fast_jit
   def run(x):
-    y, switches = rs.max_pool_with_switches(x, k, s, p, ceil)
-    dx = jax.grad(lambda x: jnp.sum(rs.max_pool_2d(x, k, s, p, ceil) * g))(x)
-    unpooled = rs.max_unpool(y, switches, k, s, p, output_size=(h, w))
+    y, switches = pooling.max_pool_with_switches(x, k, s, p, ceil)
+    dx = jax.grad(lambda x: jnp.sum(pooling.max_pool_2d(x, k, s, p, ceil) * g))(x)
+    unpooled = pooling.max_unpool(y, switches, k, s, p, output_size=(h, w))
     return y, switches, max_pool(x, k, s, p, ceil), dx, unpooled
 
   y, switches, y_existing, dx, unpooled = run(x)
   np.testing.assert_array_equal(y, from_torch(yt))
   np.testing.assert_array_equal(switches, from_torch(it))
-  np.testing.assert_array_equal(y_existing, y)  # models.layers.max_pool
+  np.testing.assert_array_equal(y_existing, y)  # models.pooling.max_pool
   np.testing.assert_array_equal(dx, from_torch(xt.grad))
   np.testing.assert_array_equal(unpooled, from_torch(F.max_unpool2d(
       yt, it, k, s, p, output_size=(h, w))))
@@ -229,7 +231,7 @@ def test_pooling_and_unpooling_match_torch(h, w, k, s, p, ceil):
 def test_ceil_mode_sizes():
   def size(n, k, s, ceil):
     x = jax.ShapeDtypeStruct((1, n, n, 1), jnp.float32)
-    return jax.eval_shape(lambda x: rs.max_pool_2d(x, k, s, ceil_mode=ceil), x).shape[1]
+    return jax.eval_shape(lambda x: pooling.max_pool_2d(x, k, s, ceil_mode=ceil), x).shape[1]
 
   assert (size(112, 3, 2, True), size(112, 3, 2, False)) == (56, 55)
   assert (size(7, 2, 2, True), size(7, 2, 2, False)) == (4, 3)

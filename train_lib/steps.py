@@ -12,7 +12,7 @@ import optax
 from flax.training import dynamic_scale as dynamic_scale_lib
 
 from input_pipeline import preprocess, resident
-from models import conv
+from models import backward
 from train_lib import sharding, system, tasks
 from train_lib.errors import UserError
 
@@ -73,19 +73,19 @@ def _variables(state: TrainState, params) -> dict:
 
 def train_step(state: TrainState, batch, *, model: nn.Module,
                tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-               conv_backward: str = 'plain'):
+               backward_mode: str = 'xla'):
   """One SGD step on a global batch; returns the new state and summed metrics.
 
   The task (`config.task`, train_lib/tasks.py) makes the inputs and targets, the loss
-  and the metric sums; `conv_backward` is the convolutions' backward pass
-  (models/conv.py, chosen per platform by train_lib/system.py).
+  and the metric sums; `backward_mode` picks the layers' backward passes
+  (models/backward.py, chosen per platform by train_lib/system.py).
   """
   task = tasks.get_task(config)
   aug_rng, dropout_rng = jax.random.split(jax.random.fold_in(state.rng, state.step))
   images, labels = task.train_inputs(batch, aug_rng, model.dtype)
 
   def loss_fn(params):
-    with conv.conv_backward(conv_backward):
+    with backward.use(backward_mode):
       logits, new_vars = model.apply(
           _variables(state, params), images, train=True,
           mutable=['batch_stats', 'aux_logits'], rngs={'dropout': dropout_rng})
@@ -118,7 +118,7 @@ def train_step(state: TrainState, batch, *, model: nn.Module,
 
 def train_steps(state: TrainState, batches, *, model: nn.Module,
                 tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-                conv_backward: str = 'plain'):
+                backward_mode: str = 'xla'):
   """`train_step` over the leading axis of `batches` in one program; metrics summed.
 
   The scan is unrolled: as a loop it ran 2x slower than separate calls on XLA:CPU, as
@@ -126,7 +126,7 @@ def train_steps(state: TrainState, batches, *, model: nn.Module,
   about as many times longer as it has steps.
   """
   one = functools.partial(train_step, model=model, tx=tx, config=config,
-                          conv_backward=conv_backward)
+                          backward_mode=backward_mode)
   state, metrics = jax.lax.scan(one, state, batches, unroll=True)
   return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
@@ -134,12 +134,12 @@ def train_steps(state: TrainState, batches, *, model: nn.Module,
 def resident_train_step(state: TrainState, data, perm, *, model: nn.Module,
                         tx: optax.GradientTransformation,
                         config: ml_collections.ConfigDict, batch_sharding,
-                        conv_backward: str = 'plain'):
+                        backward_mode: str = 'xla'):
   """`train_step` on the batch of step `state.step`, gathered from the training split
   that lives on the devices (`config.input.feed`: input_pipeline/resident.py)."""
   batch = resident.take_batch(data, perm, state.step, config.batch_size, batch_sharding)
   return train_step(state, batch, model=model, tx=tx, config=config,
-                    conv_backward=conv_backward)
+                    backward_mode=backward_mode)
 
 
 def eval_step(state: TrainState, batch, *, model: nn.Module,
@@ -176,17 +176,17 @@ def compile_steps(model, tx, config, mesh, state_sharding, feed: str = 'host'):
   rep = sharding.replicated(mesh)
   platform = system.mesh_platform(mesh)
   options = system.xla_options(config, platform)
-  backward = system.conv_backward(config, platform)
+  mode = system.backward_mode(config, platform)
   if feed == 'device_resident':
     p_train = jax.jit(
         functools.partial(resident_train_step, model=model, tx=tx, config=config,
-                          batch_sharding=data, conv_backward=backward),
+                          batch_sharding=data, backward_mode=mode),
         in_shardings=(state_sharding, rep, rep), out_shardings=(state_sharding, rep),
         donate_argnums=0, compiler_options=options)
   else:
     p_train = jax.jit(
         functools.partial(train_step, model=model, tx=tx, config=config,
-                          conv_backward=backward),
+                          backward_mode=mode),
         in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
         donate_argnums=0, compiler_options=options)
   p_eval = jax.jit(functools.partial(eval_step, model=model, config=config),
@@ -208,7 +208,7 @@ def compile_multi_train_step(model, tx, config, mesh, state_sharding):
       None, sharding.DATA_AXIS))
   platform = system.mesh_platform(mesh)
   return jax.jit(functools.partial(train_steps, model=model, tx=tx, config=config,
-                                   conv_backward=system.conv_backward(config, platform)),
+                                   backward_mode=system.backward_mode(config, platform)),
                  in_shardings=(state_sharding, stacked),
                  out_shardings=(state_sharding, sharding.replicated(mesh)),
                  donate_argnums=0, compiler_options=system.xla_options(config, platform))

@@ -4,28 +4,28 @@
   the measured set for the platform below, 'default' XLA's own defaults, and
   'name=value,name=value' exactly the options given (XLA debug option names without
   the leading '--', e.g. 'xla_cpu_enable_fast_math=true').
-- `system.conv_backward`: the backward pass of every convolution (models/conv.py):
-  'auto' (below), 'plain' or 'copied'.
+- `system.backward`: the layers' backward passes (models/backward.py): 'auto' (below),
+  'xla' (JAX's own) or 'cpu' (written for XLA:CPU).
 
 What 'auto' picks, and why (README, Performance, has the figures):
 - CPU: `xla_cpu_experimental_ynn_fusion_type=''`. jaxlib 0.10 hands convolutions to
   YNNPACK by default; its kernel gradient of a 3x3 convolution at 32x32x16 took ~180 ms
   where XLA's Eigen path takes ~15 ms (batch 128, the 2-core CPU here), which made a
-  CIFAR ResNet-20 training step ~1.8x slower. Also `conv_backward='copied'`: XLA:CPU
-  otherwise recomputes BatchNorm and ReLU inside the transposes feeding each kernel
-  gradient (models/conv.py).
-- GPU and TPU: XLA's defaults and the plain backward (not measured here yet).
+  CIFAR ResNet-20 training step ~1.8x slower. And `backward='cpu'`: XLA:CPU otherwise
+  recomputes BatchNorm and ReLU inside the transposes feeding each kernel gradient
+  (models/conv.py) and pools through a select-and-scatter ~40x slower than a tap stack.
+- GPU and TPU: XLA's defaults and its own backward passes (not measured here yet).
 """
 
 import ml_collections
 
-from models import conv
+from models import backward
 from train_lib.errors import UserError
 
 AUTO_XLA_OPTIONS = {
     'cpu': {'xla_cpu_experimental_ynn_fusion_type': ''},
 }
-AUTO_CONV_BACKWARD = {'cpu': 'copied'}
+AUTO_BACKWARD = {'cpu': 'cpu'}
 
 
 def _parse_value(text: str):
@@ -59,14 +59,14 @@ def xla_options(config: ml_collections.ConfigDict, platform: str) -> dict:
   return options
 
 
-def conv_backward(config: ml_collections.ConfigDict, platform: str) -> str:
-  """The convolutions' backward pass on `platform` (one of models.conv.BACKWARDS)."""
-  chosen = config.system.conv_backward
+def backward_mode(config: ml_collections.ConfigDict, platform: str) -> str:
+  """The layers' backward passes on `platform` (one of models.backward.MODES)."""
+  chosen = config.system.backward
   if chosen == 'auto':
-    return AUTO_CONV_BACKWARD.get(platform, 'plain')
-  if chosen not in conv.BACKWARDS:
-    raise UserError(f"system.conv_backward '{chosen}' is not one of auto, "
-                    f"{', '.join(conv.BACKWARDS)}")
+    return AUTO_BACKWARD.get(platform, 'xla')
+  if chosen not in backward.MODES:
+    raise UserError(f"system.backward '{chosen}' is not one of auto, "
+                    f"{', '.join(backward.MODES)}")
   return chosen
 
 
