@@ -2,6 +2,7 @@
 
   python benchmarks/vs_pytorch.py                       # ResNet-20 and LeNet-5, fp32 + bf16
   python benchmarks/vs_pytorch.py --models=resnet20 --dtypes=float32 --steps=60
+  python benchmarks/vs_pytorch.py --nchw   # also PyTorch's default NCHW memory format
 
 For each model and precision it builds two training steps that do the same work on the
 same batch of 128 random uint8 images:
@@ -94,10 +95,11 @@ def our_config(model: str, dtype: str):
 class TorchStep:
   """One PyTorch training step on a fixed uint8 batch, as the library's step does it."""
 
-  def __init__(self, model: str, dtype: str):
+  def __init__(self, model: str, dtype: str, channels_last: bool = True):
     torch.manual_seed(0)
     self.net = (torch_resnet20() if model == 'resnet20' else torch_lenet5())
-    self.net = self.net.to(memory_format=torch.channels_last).train()
+    self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    self.net = self.net.to(memory_format=self.memory_format).train()
     channels = 3 if model == 'resnet20' else 1
     self.images = torch.randint(0, 256, (BATCH, channels, 32, 32), dtype=torch.uint8)
     self.labels = torch.randint(0, 10, (BATCH,))
@@ -116,7 +118,7 @@ class TorchStep:
       x = padded[:, :, dy:dy + 32, dx:dx + 32]
       flip = torch.rand(BATCH, 1, 1, 1) < 0.5
       x = torch.where(flip, x.flip(3), x)
-    return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=self.memory_format)
 
   def __call__(self):
     self.opt.zero_grad(set_to_none=True)
@@ -153,10 +155,14 @@ def _round(step, n: int, wait) -> float:
   return (time.perf_counter() - t0) / n
 
 
-def compare(model: str, dtype: str, steps: int, rounds: int, warmup: int) -> dict:
-  """Times both steps in alternating rounds; returns images/s of each and the ratio."""
+def compare(model: str, dtype: str, steps: int, rounds: int, warmup: int,
+            nchw: bool = False) -> dict:
+  """Times the steps in alternating rounds; returns images/s of each and the ratio."""
   runs = {'ours': (OurStep(model, dtype), OurStep.wait),
           'pytorch': (TorchStep(model, dtype), lambda out: out.item())}
+  if nchw:
+    runs['pytorch_nchw'] = (TorchStep(model, dtype, channels_last=False),
+                            lambda out: out.item())
   for step, wait in runs.values():
     _round(step, warmup, wait)
   per_round = max(1, steps // rounds)
@@ -180,6 +186,8 @@ def main():
   parser.add_argument('--steps', type=int, default=40, help='timed steps of each')
   parser.add_argument('--rounds', type=int, default=4)
   parser.add_argument('--warmup', type=int, default=5)
+  parser.add_argument('--nchw', action='store_true',
+                      help='also time PyTorch in its default NCHW memory format')
   args = parser.parse_args()
   torch.set_num_threads(os.cpu_count())
   print(f'{os.cpu_count()} cores; jax {jax.__version__} ({jax.devices()[0].device_kind}), '
@@ -189,9 +197,11 @@ def main():
         f'{"ours/pytorch":>13}   (best rounds)')
   for model in args.models.split(','):
     for dtype in args.dtypes.split(','):
-      r = compare(model, dtype, args.steps, args.rounds, args.warmup)
+      r = compare(model, dtype, args.steps, args.rounds, args.warmup, args.nchw)
+      nchw = (f'; PyTorch NCHW {r["pytorch_nchw"]:,.0f} ({r["pytorch_nchw_best"]:,.0f})'
+              if args.nchw else '')
       print(f'{model:<10} {dtype:<9} {r["ours"]:>11,.0f} {r["pytorch"]:>14,.0f} '
-            f'{r["ratio"]:>13.2f}   ({r["ours_best"]:,.0f} vs {r["pytorch_best"]:,.0f})',
+            f'{r["ratio"]:>13.2f}   ({r["ours_best"]:,.0f} vs {r["pytorch_best"]:,.0f}{nchw})',
             flush=True)
 
 
