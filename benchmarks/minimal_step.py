@@ -5,8 +5,11 @@ the CIFAR recipe's (configs/cifar10_resnet.py:20): uint8 images normalized on th
 device, optionally the pad-4 random crop and random flip, forward and backward in
 training mode (BatchNorm statistics of the batch), L2 weight decay 1e-4 on every
 parameter, SGD with momentum 0.9. No mesh, no train state, no optax, no config: one
-`jax.jit` with the buffers donated, on one device, over one random batch already there.
-If `--mode=bench` is within a few percent of this, the library adds nothing to the step.
+`jax.jit` with the buffers donated, on one device, over one random batch already there,
+with XLA's default options and JAX's own backward passes. `--mode=bench` adds the
+per-platform settings of `config.system` (train_lib/system.py); with
+`--config.system.xla_options=default --config.system.backward=xla` it should be within
+a few percent of this, or the library adds work to the step.
 
   python benchmarks/minimal_step.py [--batch_size=128] [--steps=50] [--no-augment]
       [--dtype=bfloat16] [--compare]

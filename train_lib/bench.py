@@ -26,7 +26,7 @@ import ml_collections
 
 from input_pipeline import preprocess
 from models import registry
-from train_lib import optim, sharding, steps
+from train_lib import optim, sharding, steps, system
 from train_lib.errors import UserError
 
 # Dense peak FLOP/s per chip from the vendors' data sheets: (substring of
@@ -259,5 +259,8 @@ def format_result(config: ml_collections.ConfigDict, result: BenchResult,
 def run(config: ml_collections.ConfigDict, devices=None) -> BenchResult:
   """`--mode=bench`: benchmarks the config's train step and prints the report."""
   result = benchmark(config, devices)
+  platform = (devices or jax.devices())[0].platform
+  for line in system.notes(config, platform):
+    print(line, flush=True)
   print(format_result(config, result, devices), flush=True)
   return result

@@ -17,6 +17,8 @@ What 'auto' picks, and why (README, Performance, has the figures):
 - GPU and TPU: XLA's defaults and its own backward passes (not measured here yet).
 """
 
+import functools
+
 import ml_collections
 
 from models import backward
@@ -74,3 +76,27 @@ def mesh_platform(mesh) -> str:
   """The platform of a mesh's devices: 'cpu', 'gpu' (CUDA or ROCm) or 'tpu'."""
   platform = mesh.devices.flat[0].platform
   return 'gpu' if platform in ('cuda', 'rocm') else platform
+
+
+@functools.cache
+def cpu_has_bf16_units() -> bool | None:
+  """Whether this CPU computes bfloat16 natively (x86 AVX512_BF16 or AMX-BF16, Arm BF16).
+
+  From /proc/cpuinfo's flags; None where there is no /proc/cpuinfo (not Linux).
+  """
+  try:
+    with open('/proc/cpuinfo') as f:
+      flags = set(f.read().split())
+  except OSError:
+    return None
+  return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+
+
+def notes(config: ml_collections.ConfigDict, platform: str) -> list[str]:
+  """Lines worth printing before a run: bfloat16 asked for on a CPU without bf16 units."""
+  half = config.half_precision and config.half_precision_dtype == 'bfloat16'
+  if platform == 'cpu' and half and cpu_has_bf16_units() is False:
+    return ['note: this CPU has no bfloat16 units (no avx512_bf16, amx_bf16 or bf16 in '
+            '/proc/cpuinfo), so bfloat16 computes through float32 conversions and is '
+            'no faster than float32 here (README, Performance)']
+  return []

@@ -9,7 +9,7 @@ import ml_collections
 
 from input_pipeline import batches, datasets, feeds
 from models import registry
-from train_lib import checkpoint, optim, preemption, sharding, steps, tasks
+from train_lib import checkpoint, optim, preemption, sharding, steps, system, tasks
 from train_lib import workdir as workdir_lib
 from train_lib.errors import UserError
 from train_lib.metrics_writer import MetricWriter, info
@@ -107,6 +107,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   info(f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
        f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}, '
        f'{s.feed} feed')
+  for line in system.notes(config, system.mesh_platform(s.mesh)):
+    info(line)
 
   # Per step: (batch,) made on the host, or (data, perm) resident on the devices.
   inputs = feeds.train_inputs(config, s.builder, s.mesh, s.feed, start,
