@@ -23,7 +23,7 @@ from helpers import read_metrics
 
 from models import backward, conv, pooling
 from models.batch_norm import BatchNorm
-from train_lib import bench, sharding, steps, system, train
+from train_lib import sharding, steps, system, train
 from train_lib.errors import UserError
 
 
@@ -131,16 +131,42 @@ def _config(**system_settings):
   return config
 
 
-def test_auto_changes_the_compiled_cpu_step_which_compiles_once():
-  fast = bench.prepare(_config(), jax.devices()[:1])
-  hlo = fast.train_step.lower(fast.state, fast.batch).compile().as_text()
+class TinyResidualNet(nn.Module):
+  """conv-BN-ReLU-conv-BN plus the input, ReLU, 2x2 max pool, dense: each fast path."""
+
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    x = conv.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(x.astype(self.dtype))
+    y = nn.relu(BatchNorm(use_running_average=not train, dtype=self.dtype)(x))
+    y = conv.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(y)
+    y = BatchNorm(use_running_average=not train, dtype=self.dtype)(y)
+    x = pooling.max_pool(nn.relu(x + y), 2, 2)
+    return nn.Dense(10, dtype=self.dtype)(x.reshape(x.shape[0], -1)).astype(jnp.float32)
+
+
+def test_auto_changes_the_compiled_cpu_step():
+  """What 'auto' compiles on CPU: no YNNPACK fusions, conditionals for the copies.
+
+  (That the train step compiles once on this path: tests/test_bench.py.)
+  """
+  config = _config()
+  model = TinyResidualNet()
+  x = jnp.zeros((4, 8, 8, 3))
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+
+  def grads(variables, x):
+    def loss(params):
+      y, _ = model.apply({**variables, 'params': params}, x, train=True,
+                         mutable=['batch_stats'])
+      return jnp.sum(y ** 2)
+    with backward.use(system.backward_mode(config, 'cpu')):
+      return jax.grad(loss)(variables['params'])
+
+  step = jax.jit(grads, compiler_options=system.xla_options(config, 'cpu'))
+  hlo = step.lower(variables, x).compile().as_text()
   assert '__ynn_fusion' not in hlo and 'conditional' in hlo
-  state = fast.state
-  with bench.CompileCounter() as counter:
-    for _ in range(3):
-      state, _ = fast.train_step(state, fast.batch)
-    jax.block_until_ready(state)
-  assert counter.compiles + counter.cache_hits == 0
 
 
 def test_system_settings_and_their_errors():
@@ -176,21 +202,6 @@ def test_fast_path_logs_the_default_paths_losses(digits_config, tmp_path):
                     if row['split'] == 'train']
   assert len(losses['fast']) == 4
   np.testing.assert_allclose(losses['fast'], losses['default'], rtol=2e-5)
-
-
-class TinyResidualNet(nn.Module):
-  """conv-BN-ReLU-conv-BN plus the input, ReLU, 2x2 max pool, dense: each fast path."""
-
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    x = conv.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(x.astype(self.dtype))
-    y = nn.relu(BatchNorm(use_running_average=not train, dtype=self.dtype)(x))
-    y = conv.Conv(8, (3, 3), use_bias=False, dtype=self.dtype)(y)
-    y = BatchNorm(use_running_average=not train, dtype=self.dtype)(y)
-    x = pooling.max_pool(nn.relu(x + y), 2, 2)
-    return nn.Dense(10, dtype=self.dtype)(x.reshape(x.shape[0], -1)).astype(jnp.float32)
 
 
 def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
