@@ -17,18 +17,19 @@ from train_lib.errors import UserError
 
 FLAGS = flags.FLAGS
 EXIT_PREEMPTED = 3  # stopped by SIGTERM/SIGINT after checkpointing; rerun to resume
-MODES = ('train', 'eval', 'summary', 'bench', 'inspect', 'convert', 'predict', 'table',
-         'report')
+MODES = ('train', 'eval', 'summary', 'bench', 'inspect', 'convert', 'predict', 'table', 'report')
 
-config_flags.DEFINE_config_file('config', None, 'Experiment config file[:arg].',
-                                lock_config=True)
+config_flags.DEFINE_config_file('config', None, 'Experiment config file[:arg].', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and logs.')
 flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
-flags.DEFINE_string('checkpoint', 'latest',
-                    "--mode=eval, predict, convert (export): which checkpoint, 'latest', "
-                    "'best' or a step number.")
-flags.DEFINE_bool('allow_config_change', False,
-                  'Continue a run in --workdir even if its config differs.')
+flags.DEFINE_string(
+  'checkpoint',
+  'latest',
+  "--mode=eval, predict, convert (export): which checkpoint, 'latest', 'best' or a step number.",
+)
+flags.DEFINE_bool(
+  'allow_config_change', False, 'Continue a run in --workdir even if its config differs.'
+)
 # Multi-process runs (README, Multi-host); JAX detects SLURM, Open MPI, TPU pods and
 # Kubernetes itself. Defaults: the JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
 # JAX_PROCESS_ID environment variables.
@@ -46,41 +47,49 @@ def run(argv) -> None:
   config = _load_config()
   if config is None:
     raise UserError('--config is required, e.g. --config=configs/digits_lenet5.py')
-  from train_lib import compilation, distributed  # pylint: disable=g-import-not-at-top
-  distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                         FLAGS.process_id)  # before any JAX backend starts
+  from train_lib import compilation, distributed
+
+  distributed.initialize(
+    FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
+  )  # before any JAX backend starts
   if FLAGS.mode in ('table', 'report') or 'rows' in config:  # configs/tables/*.py
     _run_table(config)
     return
   compilation.configure(config, FLAGS.workdir)  # before anything compiles
   if FLAGS.mode == 'summary':
-    from train_lib import summary_mode  # pylint: disable=g-import-not-at-top
-    summary_mode.print_model_summary(config)
+    from train_lib.modes import summary
+
+    summary.print_model_summary(config)
     return
   if FLAGS.mode == 'bench':  # synthetic data: no dataset, --workdir only for the cache
-    from train_lib import bench  # pylint: disable=g-import-not-at-top
+    from train_lib.modes import bench
+
     bench.run(config)
     return
   if FLAGS.mode == 'predict':  # DIR's checkpoint, or --config.init_from without one
-    from train_lib import predict  # pylint: disable=g-import-not-at-top
+    from train_lib.modes import predict
+
     predict.run(config, FLAGS.workdir, FLAGS.checkpoint)
     return
   if not FLAGS.workdir:
     raise UserError('--workdir is required, e.g. --workdir=/tmp/run1')
   if FLAGS.mode == 'convert':  # PyTorch weights -> DIR (init_from), DIR -> export_to
-    from train_lib import convert  # pylint: disable=g-import-not-at-top
+    from train_lib.modes import convert
+
     convert.run(config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.allow_config_change)
     return
   if FLAGS.mode == 'inspect':  # pictures of DIR's newest checkpoint
-    from train_lib import inspect_mode  # pylint: disable=g-import-not-at-top
-    inspect_mode.run(config, FLAGS.workdir)
+    from train_lib.modes import inspect
+
+    inspect.run(config, FLAGS.workdir)
     return
-  from train_lib import train  # pylint: disable=g-import-not-at-top
+  from train_lib import train
+
   if FLAGS.mode == 'train':
     if config.init_from:  # fine-tuning: a new DIR starts from the file's weights
-      from train_lib import convert  # pylint: disable=g-import-not-at-top
-      convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change,
-                             only_if_new=True)
+      from train_lib.modes import convert
+
+      convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change, only_if_new=True)
     try:
       train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
     except train.Preempted as e:
@@ -92,14 +101,16 @@ def run(argv) -> None:
 
 def _run_table(config) -> None:
   """--mode=table|report on a table config; a stopped run exits as in --mode=train."""
-  from train_lib import tables  # pylint: disable=g-import-not-at-top
+  from train_lib.tables import runner
+
   config_file = config_flags.get_config_filename(FLAGS['config'])
   if FLAGS.mode != 'table':
-    tables.main(FLAGS.mode, config, FLAGS.workdir, config_file)
+    runner.main(FLAGS.mode, config, FLAGS.workdir, config_file)
     return
-  from train_lib import train  # pylint: disable=g-import-not-at-top
+  from train_lib import train
+
   try:
-    tables.main(FLAGS.mode, config, FLAGS.workdir, config_file, FLAGS.allow_config_change)
+    runner.main(FLAGS.mode, config, FLAGS.workdir, config_file, FLAGS.allow_config_change)
   except train.Preempted as e:
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(EXIT_PREEMPTED)
@@ -114,11 +125,13 @@ def _load_config():
     return config
   except OSError as e:
     detail = str(e).strip().splitlines()[-1].strip()
-    raise UserError(f'cannot load --config: {detail}; give an existing file such as '
-                    'configs/digits_lenet5.py') from None
+    raise UserError(
+      f'cannot load --config: {detail}; give an existing file such as configs/digits_lenet5.py'
+    ) from None
   except (KeyError, AttributeError) as e:
-    raise UserError(f'unknown config field {e}; check the --config.FIELD=VALUE '
-                    'overrides against the config file') from None
+    raise UserError(
+      f'unknown config field {e}; check the --config.FIELD=VALUE overrides against the config file'
+    ) from None
   except (ValueError, TypeError) as e:
     raise UserError(f'bad --config: {e}') from None
 
@@ -136,8 +149,12 @@ def _parse_flags(argv):
   try:
     return FLAGS(argv)
   except (KeyError, AttributeError) as e:
-    print(f'error: unknown config field {str(e).strip(chr(34))} in the --config.FIELD '
-          'overrides; check the name against the config file', file=sys.stderr, flush=True)
+    print(
+      f'error: unknown config field {str(e).strip(chr(34))} in the --config.FIELD '
+      'overrides; check the name against the config file',
+      file=sys.stderr,
+      flush=True,
+    )
     sys.exit(2)
   except (flags.Error, ValueError, TypeError) as e:
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]

@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pylint: disable=g-import-not-at-top
+
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
@@ -60,11 +60,15 @@ def write_synthetic_imagenet(data_dir: str, num_images: int):
 
   def examples(n, offset):
     for i in range(n):
-      yield offset + i, {'image': _photo_like(rng), 'label': i % 1000,
-                         'file_name': f'synthetic_{offset + i}.JPEG'}
+      yield (
+        offset + i,
+        {'image': _photo_like(rng), 'label': i % 1000, 'file_name': f'synthetic_{offset + i}.JPEG'},
+      )
 
-  builder._split_generators = lambda dl_manager: {  # pylint: disable=protected-access
-      'train': examples(num_images, 0), 'validation': examples(num_images // 4, 10**6)}
+  builder._split_generators = lambda dl_manager: {
+    'train': examples(num_images, 0),
+    'validation': examples(num_images // 4, 10**6),
+  }
   builder.download_and_prepare()
   return tfds.builder('imagenet2012', data_dir=data_dir)
 
@@ -92,9 +96,12 @@ def bench_host(args) -> float:
     t0 = time.perf_counter()
     builder = write_synthetic_imagenet(data_dir, args.images)
     size = stream.encoded_mb(builder, 'train') * 2**20 / args.images
-    print(f'host: {args.images} synthetic {WIDTH}x{HEIGHT} JPEGs, {size / 1e3:.0f} kB '
-          f'each on average, written in {time.perf_counter() - t0:.1f} s; '
-          f'{os.cpu_count()} cores', flush=True)
+    print(
+      f'host: {args.images} synthetic {WIDTH}x{HEIGHT} JPEGs, {size / 1e3:.0f} kB '
+      f'each on average, written in {time.perf_counter() - t0:.1f} s; '
+      f'{os.cpu_count()} cores',
+      flush=True,
+    )
     config = imagenet_resnet.get_config('50').input
     per_core = None
     for threads in args.threads:
@@ -102,14 +109,20 @@ def bench_host(args) -> float:
       n = threads or os.cpu_count()
       train = stream.train_dataset(builder, 'train', config, args.batch_size, seed=0)
       rate, per_cpu = time_stream(train, args.seconds)
-      print(f'  train (random resized crop 224, decode_and_crop), {n} thread(s): '
-            f'{rate:,.1f} images/s, {per_cpu:,.1f} images per CPU-second', flush=True)
+      print(
+        f'  train (random resized crop 224, decode_and_crop), {n} thread(s): '
+        f'{rate:,.1f} images/s, {per_cpu:,.1f} images per CPU-second',
+        flush=True,
+      )
       per_core = per_cpu if per_core is None else per_core
       # One batch of all the validation images: no padding.
       evals = stream.eval_dataset(builder, 'validation', config, args.images // 4)
       rate, per_cpu = time_stream(evals.repeat(), args.seconds / 2)
-      print(f'  eval (resize 256, centre crop 224), {n} thread(s): {rate:,.1f} images/s, '
-            f'{per_cpu:,.1f} images per CPU-second', flush=True)
+      print(
+        f'  eval (resize 256, centre crop 224), {n} thread(s): {rate:,.1f} images/s, '
+        f'{per_cpu:,.1f} images per CPU-second',
+        flush=True,
+      )
     return per_core
   finally:
     if not args.data_dir:
@@ -121,16 +134,16 @@ def bench_device_resident(args) -> float:
   config = cifar10_resnet.get_config('20')
   mesh = sharding.create_mesh()
   n, batch_size = 50_000, config.batch_size
-  data = {'image': np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), np.uint8),
-          'label': np.zeros(n, np.int32)}
+  data = {
+    'image': np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), np.uint8),
+    'label': np.zeros(n, np.int32),
+  }
   data = resident.put_replicated(data, mesh)
-  perm = resident.put_replicated(batches.epoch_permutation(n, 0, 0).astype(np.int32),
-                                 mesh)
+  perm = resident.put_replicated(batches.epoch_permutation(n, 0, 0).astype(np.int32), mesh)
 
   @functools.partial(jax.jit, out_shardings=sharding.batch_sharding(mesh))
   def pipeline(data, perm, step):  # what the CIFAR train step does before the model
-    batch = resident.take_batch(data, perm, step, batch_size,
-                                sharding.batch_sharding(mesh))
+    batch = resident.take_batch(data, perm, step, batch_size, sharding.batch_sharding(mesh))
     images = preprocess.normalize(batch['image'], config.input)
     key = jax.random.fold_in(jax.random.PRNGKey(0), step)
     return preprocess.augment(images, key, config.input)
@@ -141,28 +154,32 @@ def bench_device_resident(args) -> float:
     out = pipeline(data, perm, step)
   jax.block_until_ready(out)
   rate = args.cifar_steps * batch_size / (time.perf_counter() - t0)
-  print(f'device-resident CIFAR-10 (gather + pad-4 crop + flip + normalize, batch '
-        f'{batch_size}) on {mesh.devices.size} {jax.devices()[0].platform} device(s): '
-        f'{rate:,.0f} images/s', flush=True)
+  print(
+    f'device-resident CIFAR-10 (gather + pad-4 crop + flip + normalize, batch '
+    f'{batch_size}) on {mesh.devices.size} {jax.devices()[0].platform} device(s): '
+    f'{rate:,.0f} images/s',
+    flush=True,
+  )
   return rate
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--images', type=int, default=512)
-  parser.add_argument('--threads', default='1,0',
-                      help='comma-separated tf.data thread counts (0: one per core)')
+  parser.add_argument(
+    '--threads', default='1,0', help='comma-separated tf.data thread counts (0: one per core)'
+  )
   parser.add_argument('--batch_size', type=int, default=256)
   parser.add_argument('--seconds', type=float, default=20.0, help='per measurement')
   parser.add_argument('--cifar_steps', type=int, default=300)
-  parser.add_argument('--data_dir', default='',
-                      help='where to write the synthetic JPEGs (default: a temp dir)')
+  parser.add_argument(
+    '--data_dir', default='', help='where to write the synthetic JPEGs (default: a temp dir)'
+  )
   args = parser.parse_args()
   args.threads = [int(t) for t in args.threads.split(',')]
   per_core = bench_host(args)
   rate = bench_device_resident(args)
-  print(f'host_images_per_sec_per_core={per_core:.1f} '
-        f'device_resident_images_per_sec={rate:.1f}')
+  print(f'host_images_per_sec_per_core={per_core:.1f} device_resident_images_per_sec={rate:.1f}')
 
 
 if __name__ == '__main__':

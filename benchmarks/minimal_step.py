@@ -18,7 +18,7 @@ a few percent of this, or the library adds work to the step.
 Timing as in --mode=bench: compile on its own, `--warmup` steps untimed, then `--steps`
 timed, in `--rounds` rounds each ending with a wait (the median and best round are
 printed too: on a shared machine the best is the least disturbed). `--compare` also
-builds the library's step as --mode=bench does (`train_lib.bench.prepare`, one device)
+builds the library's step as --mode=bench does (`train_lib.modes.bench.prepare`, one device)
 and alternates rounds of the two, so that both see the same load on a shared machine;
 it prints both rates and their ratio. The last line is `images_per_sec=<float>
 compile_seconds=<float>` of the minimal step.
@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from models import resnet  # noqa: E402  pylint: disable=g-import-not-at-top
+from models import resnet  # noqa: E402
 
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10's per-channel statistics on [0, 1]
 STD = (0.2470, 0.2435, 0.2616)
@@ -51,8 +51,9 @@ def make_step(model, augment: bool):
     crop_key, flip_key = jax.random.split(key)
     padded = jnp.pad(x, ((0, 0), (PAD, PAD), (PAD, PAD), (0, 0)))
     offsets = jax.random.randint(crop_key, (n, 2), 0, 2 * PAD + 1)
-    x = jax.vmap(lambda img, o: jax.lax.dynamic_slice(
-        img, (o[0], o[1], 0), (h, w, img.shape[-1])))(padded, offsets)
+    x = jax.vmap(lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), (h, w, img.shape[-1])))(
+      padded, offsets
+    )
     flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
     return jnp.where(flip, x[:, :, ::-1, :], x)
 
@@ -60,8 +61,9 @@ def make_step(model, augment: bool):
     x = preprocess(images, jax.random.fold_in(jax.random.PRNGKey(0), count))
 
     def loss_fn(params):
-      logits, new = model.apply({'params': params, 'batch_stats': batch_stats}, x,
-                                train=True, mutable=['batch_stats'])
+      logits, new = model.apply(
+        {'params': params, 'batch_stats': batch_stats}, x, train=True, mutable=['batch_stats']
+      )
       logp = jax.nn.log_softmax(logits.astype(jnp.float32))
       loss = -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
       return loss, new['batch_stats']
@@ -77,7 +79,8 @@ def make_step(model, augment: bool):
 
 def _library_config(args):
   """The recipe's config (configs/cifar10_resnet.py:20) with this script's options."""
-  from configs import cifar10_resnet  # pylint: disable=g-import-not-at-top
+  from configs import cifar10_resnet
+
   config = cifar10_resnet.get_config('20')
   config.batch_size = args.batch_size
   config.half_precision = args.dtype == 'bfloat16'
@@ -103,20 +106,24 @@ def main():
   parser.add_argument('--warmup', type=int, default=5)
   parser.add_argument('--augment', action=argparse.BooleanOptionalAction, default=True)
   parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'))
-  parser.add_argument('--compare', action='store_true',
-                      help="also time the library's step (--mode=bench's, one device), "
-                           'in alternating rounds, so both see the same machine load')
-  parser.add_argument('--rounds', type=int, default=5,
-                      help='the timed steps are split into this many rounds')
+  parser.add_argument(
+    '--compare',
+    action='store_true',
+    help="also time the library's step (--mode=bench's, one device), "
+    'in alternating rounds, so both see the same machine load',
+  )
+  parser.add_argument(
+    '--rounds', type=int, default=5, help='the timed steps are split into this many rounds'
+  )
   args = parser.parse_args()
 
   model = resnet.CifarResNet(depth=20, num_classes=10, dtype=jnp.dtype(args.dtype))
   image_key, label_key, init_key = jax.random.split(jax.random.PRNGKey(0), 3)
-  images = jax.random.randint(image_key, (args.batch_size, 32, 32, 3), 0, 256,
-                              jnp.int32).astype(jnp.uint8)
+  images = jax.random.randint(image_key, (args.batch_size, 32, 32, 3), 0, 256, jnp.int32).astype(
+    jnp.uint8
+  )
   labels = jax.random.randint(label_key, (args.batch_size,), 0, 10, jnp.int32)
-  variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, 32, 32, 3)), train=False))(
-      init_key)
+  variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, 32, 32, 3)), train=False))(init_key)
   params, batch_stats = variables['params'], variables['batch_stats']
   momentum = jax.tree.map(jnp.zeros_like, params)
   count = jnp.zeros((), jnp.int32)
@@ -135,7 +142,8 @@ def main():
 
   library = None
   if args.compare:
-    from train_lib import bench  # pylint: disable=g-import-not-at-top
+    from train_lib.modes import bench
+
     lib = bench.prepare(_library_config(args), jax.devices()[:1])
     lib_state = lib.state
 
@@ -156,24 +164,31 @@ def main():
       rounds[name].append((w / per_round, c / per_round))
   n = per_round * args.rounds
   device = jax.devices()[0]
-  print(f'cifar ResNet-20, {args.dtype}, batch {args.batch_size}, augment {args.augment}, '
-        f'one {device.platform} device ({device.device_kind}); {n} steps in '
-        f'{args.rounds} rounds after {args.warmup} warm-up')
+  print(
+    f'cifar ResNet-20, {args.dtype}, batch {args.batch_size}, augment {args.augment}, '
+    f'one {device.platform} device ({device.device_kind}); {n} steps in '
+    f'{args.rounds} rounds after {args.warmup} warm-up'
+  )
   mean, best = {}, {}
   for name, times in rounds.items():
     walls = sorted(w for w, _ in times)
     mean[name], best[name] = sum(walls) / len(walls), walls[0]
-    print(f'{name} step: {1e3 * mean[name]:.3f} ms, {args.batch_size / mean[name]:,.1f} '
-          f'images/s; per-round median {1e3 * walls[len(walls) // 2]:.3f} ms, best '
-          f'{1e3 * walls[0]:.3f} ms; {sum(c for _, c in times) / len(times):.3f} CPU '
-          'seconds per step')
+    print(
+      f'{name} step: {1e3 * mean[name]:.3f} ms, {args.batch_size / mean[name]:,.1f} '
+      f'images/s; per-round median {1e3 * walls[len(walls) // 2]:.3f} ms, best '
+      f'{1e3 * walls[0]:.3f} ms; {sum(c for _, c in times) / len(times):.3f} CPU '
+      'seconds per step'
+    )
   if library:
-    print(f'library / minimal images/s: {mean["minimal"] / mean["library"]:.3f} '
-          f'(best rounds: {best["minimal"] / best["library"]:.3f}); '
-          f'library compile: {lib.compile_seconds:.2f} s')
+    print(
+      f'library / minimal images/s: {mean["minimal"] / mean["library"]:.3f} '
+      f'(best rounds: {best["minimal"] / best["library"]:.3f}); '
+      f'library compile: {lib.compile_seconds:.2f} s'
+    )
   print(f'minimal compile: {compile_seconds:.2f} s')
-  print(f'images_per_sec={args.batch_size / mean["minimal"]:.2f} '
-        f'compile_seconds={compile_seconds:.3f}')
+  print(
+    f'images_per_sec={args.batch_size / mean["minimal"]:.2f} compile_seconds={compile_seconds:.3f}'
+  )
 
 
 if __name__ == '__main__':

@@ -62,8 +62,8 @@ MODIFIERS = ('cifar100', 'val', 'smoke')
 
 # Per-channel statistics of the 50k training images, on the [0, 1] scale.
 STATS = {
-    'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+  'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+  'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 
 TRAIN_IMAGES, VAL_IMAGES = 50_000, 5_000
@@ -83,9 +83,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '56').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for cifar10_resnet.py: use VARIANT[_b]"
-                    f"[,cifar100][,val][,smoke] with VARIANT in "
-                    f"{', '.join(DEPTHS + PLAIN)}")
+    raise UserError(
+      f"bad config string '{arg}' for cifar10_resnet.py: use VARIANT[_b]"
+      f'[,cifar100][,val][,smoke] with VARIANT in '
+      f'{", ".join(DEPTHS + PLAIN)}'
+    )
   plain, option_b = variant.startswith('plain'), variant.endswith('_b')
   depth = int(variant.removeprefix('plain').removesuffix('_b'))
   config = default.get_config()

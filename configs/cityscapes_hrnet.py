@@ -43,8 +43,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for `arg` = VARIANT ('w48' when empty)."""
   variant = arg or 'w48'
   if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for cityscapes_hrnet.py: use one of "
-                    f"{', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for cityscapes_hrnet.py: use one of {', '.join(VARIANTS)}"
+    )
   config = default.get_config()
   config.task = 'segmentation'
 

@@ -22,7 +22,7 @@ rotation +-45 degrees, scale +-35%, flips with joint swapping, half-body crops
 (probability 0.3).
 
 Not wired yet: the keypoints task (`config.task = 'keypoints'` is reserved in
-train_lib/tasks.py) and COCO keypoint data. This config exists for `--mode=summary`.
+train_lib/tasks/) and COCO keypoint data. This config exists for `--mode=summary`.
 """
 
 import ml_collections
@@ -40,8 +40,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for `arg` = VARIANT ('w32' when empty)."""
   variant = arg or 'w32'
   if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for coco_pose_hrnet.py: use one of "
-                    f"{', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for coco_pose_hrnet.py: use one of {', '.join(VARIANTS)}"
+    )
   config = default.get_config()
   config.task = 'keypoints'
 

@@ -128,7 +128,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.best_metric = 'accuracy'
   config.best_mode = 'max'  # max | min
 
-  # Pretrained weights (train_lib/convert.py; README, Pretrained weights).
+  # Pretrained weights (train_lib/modes/convert.py; README, Pretrained weights).
   # A .safetensors file or a PyTorch state dict (.pth/.pt) of a model with a mapping
   # (models/torch_weights): --mode=convert imports it as DIR's checkpoint at step 0;
   # --mode=train does the same first when DIR holds no checkpoint yet (fine-tuning).
@@ -139,7 +139,7 @@ def get_config() -> ml_collections.ConfigDict:
   # --mode=convert: also write DIR's checkpoint (--checkpoint) to this .safetensors file,
   # in the source library's names (torchvision/timm), loadable by its model.
   config.export_to = ''
-  # --mode=predict (train_lib/predict.py): classify image files with DIR's checkpoint
+  # --mode=predict (train_lib/modes/predict.py): classify image files with DIR's checkpoint
   # (or with init_from's weights when DIR holds none), preprocessed as the evaluation:
   # input.eval_crop 'center' or 'ten_crop' resizes the shorter side to eval_resize and
   # takes the central crop; 'none' the device-side resize to image_size.
@@ -162,14 +162,15 @@ def get_config() -> ml_collections.ConfigDict:
   return config
 
 
-def shrink_for_smoke_test(config: ml_collections.ConfigDict,
-                          image_size: int | None = None) -> ml_collections.ConfigDict:
+def shrink_for_smoke_test(
+  config: ml_collections.ConfigDict, image_size: int | None = None
+) -> ml_collections.ConfigDict:
   """The `smoke` modifier: 64 training and 16 eval examples, batch 8, 4 steps.
 
   The learning rate is scaled linearly with the batch (Goyal et al. 2017), as the
   recipes scale it.
   """
-  first = lambda split, n: f"{split.split('[')[0]}[:{n}]"  # noqa: E731
+  first = lambda split, n: f'{split.split("[")[0]}[:{n}]'  # noqa: E731
   config.dataset.train_split = first(config.dataset.train_split, 64)
   config.dataset.eval_split = first(config.dataset.eval_split, 16)
   if image_size:

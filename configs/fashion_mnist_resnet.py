@@ -59,8 +59,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '20').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for fashion_mnist_resnet.py: use "
-                    f"VARIANT[,smoke] with VARIANT in {', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for fashion_mnist_resnet.py: use "
+      f'VARIANT[,smoke] with VARIANT in {", ".join(VARIANTS)}'
+    )
   plain = variant.startswith('plain')
   depth = int(variant.removeprefix('plain'))
   config = default.get_config()

@@ -54,9 +54,9 @@ MEAN, STD = (0.2860,), (0.3530,)  # of the 60,000 training images, [0, 1] scale
 
 # model -> (image_size: resize to, pad_to: then zero-pad to, crop_padding, lr).
 INPUTS = {
-    'resnet18': (56, 64, 8, 0.1),
-    'googlenet': (56, 64, 8, 0.1),
-    'vgg16': (0, 32, 4, 0.01),
+  'resnet18': (56, 64, 8, 0.1),
+  'googlenet': (56, 64, 8, 0.1),
+  'vgg16': (0, 32, 4, 0.01),
 }
 
 
@@ -71,8 +71,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   name, *modifiers = (arg or 'resnet18').split(',')
   if name not in INPUTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for fashion_mnist_zoo.py: use "
-                    f"MODEL[,smoke] with MODEL in {', '.join(INPUTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for fashion_mnist_zoo.py: use "
+      f'MODEL[,smoke] with MODEL in {", ".join(INPUTS)}'
+    )
   image_size, pad_to, crop_padding, learning_rate = INPUTS[name]
   config = default.get_config()
 

@@ -43,8 +43,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the fine-tuning config ('smoke' shrinks it for tests)."""
   modifiers = [m for m in (arg or '').split(',') if m]
   if any(m != 'smoke' for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for finetune_resnet18_digits.py: use "
-                    "nothing or 'smoke'")
+    raise UserError(
+      f"bad config string '{arg}' for finetune_resnet18_digits.py: use nothing or 'smoke'"
+    )
   config = default.get_config()
 
   # Data.

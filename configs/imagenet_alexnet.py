@@ -63,8 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_alexnet.py: use "
-                    "[original][,smoke]")
+    raise UserError(f"bad config string '{arg}' for imagenet_alexnet.py: use [original][,smoke]")
   original = variant == 'original'
   config = default.get_config()
 

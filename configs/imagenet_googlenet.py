@@ -72,8 +72,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   words = [w for w in (arg or '').split(',') if w]
   if any(w not in WORDS for w in words) or len(set(words)) != len(words):
-    raise UserError(f"bad config string '{arg}' for imagenet_googlenet.py: use "
-                    "[paper][,smoke], e.g. 'paper', 'smoke' or 'paper,smoke'")
+    raise UserError(
+      f"bad config string '{arg}' for imagenet_googlenet.py: use "
+      "[paper][,smoke], e.g. 'paper', 'smoke' or 'paper,smoke'"
+    )
   paper, smoke = 'paper' in words, 'smoke' in words
   config = default.get_config()
 

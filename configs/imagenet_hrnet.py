@@ -34,8 +34,7 @@ import ml_collections
 from configs import default
 from train_lib.errors import UserError
 
-VARIANTS = ('w18_small_v1', 'w18_small_v2', 'w18', 'w30', 'w32', 'w40', 'w44', 'w48',
-            'w64')
+VARIANTS = ('w18_small_v1', 'w18_small_v2', 'w18', 'w30', 'w32', 'w40', 'w44', 'w48', 'w64')
 MODIFIERS = ('smoke',)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -53,8 +52,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or 'w18').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_hrnet.py: use VARIANT"
-                    f"[,smoke] with VARIANT in {', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for imagenet_hrnet.py: use VARIANT"
+      f'[,smoke] with VARIANT in {", ".join(VARIANTS)}'
+    )
   config = default.get_config()
 
   # Data.

@@ -67,8 +67,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '50').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_resnet.py: use DEPTH[_v1]"
-                    f"[,scale][,tencrop][,smoke] with DEPTH in {', '.join(DEPTHS)}")
+    raise UserError(
+      f"bad config string '{arg}' for imagenet_resnet.py: use DEPTH[_v1]"
+      f'[,scale][,tencrop][,smoke] with DEPTH in {", ".join(DEPTHS)}'
+    )
   depth, v1 = variant.removesuffix('_v1'), variant.endswith('_v1')
   config = default.get_config()
 

@@ -50,7 +50,8 @@ from configs import default
 from train_lib.errors import UserError
 
 # Config string -> (model name, whether it is a torchvision BatchNorm variant).
-VARIANTS = types.MappingProxyType({
+VARIANTS = types.MappingProxyType(
+  {
     '11': ('vgg11', False),
     '11_lrn': ('vgg11_lrn', False),
     '13': ('vgg13', False),
@@ -61,7 +62,8 @@ VARIANTS = types.MappingProxyType({
     '13_bn': ('vgg13_bn', True),
     '16_bn': ('vgg16_bn', True),
     '19_bn': ('vgg19_bn', True),
-})
+  }
+)
 MODIFIERS = ('jitter', 'smoke')
 # Section 3.1: training scale S, fixed or jittered; Table 3: test scale Q.
 FIXED_S, JITTER_S = (256, 256), (256, 512)
@@ -79,8 +81,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """
   variant, *modifiers = (arg or '16').split(',')
   if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_vgg.py: use VARIANT"
-                    f"[,jitter][,smoke] with VARIANT in {', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for imagenet_vgg.py: use VARIANT"
+      f'[,jitter][,smoke] with VARIANT in {", ".join(VARIANTS)}'
+    )
   model_name, batch_norm = VARIANTS[variant]
   base_lr = 0.1 if batch_norm else 1e-2  # for a batch of 256
   config = default.get_config()

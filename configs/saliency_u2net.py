@@ -39,8 +39,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config of VARIANT `arg` ('full' when empty)."""
   variant = arg or 'full'
   if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for saliency_u2net.py: use one of "
-                    f"{', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for saliency_u2net.py: use one of {', '.join(VARIANTS)}"
+    )
   config = default.get_config()
   config.task = 'saliency'
 

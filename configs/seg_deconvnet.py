@@ -45,8 +45,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config of VARIANT `arg` ('voc' when empty)."""
   variant = arg or 'voc'
   if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for seg_deconvnet.py: use one of "
-                    f"{', '.join(VARIANTS)}")
+    raise UserError(
+      f"bad config string '{arg}' for seg_deconvnet.py: use one of {', '.join(VARIANTS)}"
+    )
   config = default.get_config()
   config.task = 'segmentation'
 

@@ -41,8 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config of VARIANT `arg` ('original' when empty)."""
   variant = arg or 'original'
   if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for seg_unet.py: use one of "
-                    f"{', '.join(VARIANTS)}")
+    raise UserError(f"bad config string '{arg}' for seg_unet.py: use one of {', '.join(VARIANTS)}")
   config = default.get_config()
   config.task = 'segmentation'
 

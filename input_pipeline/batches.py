@@ -24,8 +24,9 @@ def _process_slice(global_batch: int) -> slice:
   return slice(start, start + local)
 
 
-def train_batches(data: dict[str, np.ndarray], batch_size: int, seed: int,
-                  start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+def train_batches(
+  data: dict[str, np.ndarray], batch_size: int, seed: int, start_step: int = 0
+) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's part of global training batches from `start_step` on.
 
   Args:
@@ -44,14 +45,13 @@ def train_batches(data: dict[str, np.ndarray], batch_size: int, seed: int,
     while i < steps_per_epoch:
       # Sorted (for locality) before slicing, so the global batch is the same
       # whatever the number of processes.
-      idx = np.sort(perm[i * batch_size:(i + 1) * batch_size])[mine]
+      idx = np.sort(perm[i * batch_size : (i + 1) * batch_size])[mine]
       yield {k: v[idx] for k, v in data.items()}
       i += 1
       step += 1
 
 
-def eval_batches(data: dict[str, np.ndarray],
-                 batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(data: dict[str, np.ndarray], batch_size: int) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's part of every eval batch, in order, each example once.
 
   The last batch is padded to full size by repeating example 0; `mask` is 1 for real
@@ -78,8 +78,7 @@ def prefetch_to_device(batches, sharding, size: int = 2):
   queue = collections.deque()
 
   def put(batch):
-    queue.append(jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(sharding, x), batch))
+    queue.append(jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch))
 
   it = iter(batches)
   for batch in it:

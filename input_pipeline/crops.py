@@ -39,7 +39,7 @@ def _decode_window(encoded, window, channels, jpeg):
   if jpeg:
     return tf.image.decode_and_crop_jpeg(encoded, window, channels=channels)
   image = decode(encoded, channels, jpeg)
-  return image[window[0]:window[0] + window[2], window[1]:window[1] + window[3]]
+  return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
 
 
 def _resize_uint8(image, size):
@@ -48,8 +48,7 @@ def _resize_uint8(image, size):
   return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
 
-def random_resized_window(shape, seed, area_range=(0.08, 1.0),
-                          aspect_range=(3 / 4, 4 / 3)):
+def random_resized_window(shape, seed, area_range=(0.08, 1.0), aspect_range=(3 / 4, 4 / 3)):
   """[y, x, height, width] of an Inception-style crop of an image of `shape` (h, w).
 
   A fraction of the area in `area_range` and a width / height in `aspect_range`; after
@@ -57,15 +56,27 @@ def random_resized_window(shape, seed, area_range=(0.08, 1.0),
   crop).
   """
   begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-      tf.concat([shape, [1]], 0), bounding_boxes=tf.constant([[[0., 0., 1., 1.]]]),
-      seed=seed, min_object_covered=0.0, aspect_ratio_range=aspect_range,
-      area_range=area_range, max_attempts=10, use_image_if_no_bounding_boxes=True)
+    tf.concat([shape, [1]], 0),
+    bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+    seed=seed,
+    min_object_covered=0.0,
+    aspect_ratio_range=aspect_range,
+    area_range=area_range,
+    max_attempts=10,
+    use_image_if_no_bounding_boxes=True,
+  )
   return tf.stack([begin[0], begin[1], size[0], size[1]])
 
 
-def random_resized_crop(encoded, seed, size: int, area_range=(0.08, 1.0),
-                        aspect_range=(3 / 4, 4 / 3), channels: int = 3,
-                        jpeg: bool = True):
+def random_resized_crop(
+  encoded,
+  seed,
+  size: int,
+  area_range=(0.08, 1.0),
+  aspect_range=(3 / 4, 4 / 3),
+  channels: int = 3,
+  jpeg: bool = True,
+):
   """Inception-style crop (`random_resized_window`), resized to `size` x `size`.
 
   Args:
@@ -80,8 +91,7 @@ def random_resized_crop(encoded, seed, size: int, area_range=(0.08, 1.0),
   Returns:
     uint8 (size, size, channels).
   """
-  window = random_resized_window(_shape(encoded, channels, jpeg), seed, area_range,
-                                 aspect_range)
+  window = random_resized_window(_shape(encoded, channels, jpeg), seed, area_range, aspect_range)
   return _resize_uint8(_decode_window(encoded, window, channels, jpeg), [size, size])
 
 
@@ -93,16 +103,18 @@ def scale_jitter_window(shape, seed, size: int, shorter_side_range=(256, 512)):
   lo, hi = shorter_side_range
   scale = tf.random.stateless_uniform([], s_seed, lo, hi + 1, dtype=tf.int32)
   shorter = tf.minimum(shape[0], shape[1])
-  side = tf.cast(tf.round(tf.cast(size * shorter, tf.float32) / tf.cast(scale, tf.float32)),
-                 tf.int32)
+  side = tf.cast(
+    tf.round(tf.cast(size * shorter, tf.float32) / tf.cast(scale, tf.float32)), tf.int32
+  )
   side = tf.clip_by_value(side, 1, shorter)
   y = tf.random.stateless_uniform([], y_seed, 0, shape[0] - side + 1, dtype=tf.int32)
   x = tf.random.stateless_uniform([], x_seed, 0, shape[1] - side + 1, dtype=tf.int32)
   return tf.stack([y, x, side, side])
 
 
-def scale_jitter_crop(encoded, seed, size: int, shorter_side_range=(256, 512),
-                      channels: int = 3, jpeg: bool = True):
+def scale_jitter_crop(
+  encoded, seed, size: int, shorter_side_range=(256, 512), channels: int = 3, jpeg: bool = True
+):
   """VGG-style crop (`scale_jitter_window`), resized to `size` x `size`.
 
   Cropping in the original and resizing the crop equals rescaling first and cropping
@@ -111,8 +123,7 @@ def scale_jitter_crop(encoded, seed, size: int, shorter_side_range=(256, 512),
   Returns:
     uint8 (size, size, channels).
   """
-  window = scale_jitter_window(_shape(encoded, channels, jpeg), seed, size,
-                               shorter_side_range)
+  window = scale_jitter_window(_shape(encoded, channels, jpeg), seed, size, shorter_side_range)
   return _resize_uint8(_decode_window(encoded, window, channels, jpeg), [size, size])
 
 
@@ -122,13 +133,14 @@ def resize_shorter(image, resize: int):
   shape = tf.shape(image)[:2]
   h, w = shape[0], shape[1]
   longer = lambda a, b: tf.cast(resize * a / b, tf.int32)  # noqa: E731
-  new = tf.cond(h <= w, lambda: tf.stack([resize, longer(w, h)]),
-                lambda: tf.stack([longer(h, w), resize]))
+  new = tf.cond(
+    h <= w, lambda: tf.stack([resize, longer(w, h)]), lambda: tf.stack([longer(h, w), resize])
+  )
   return _resize_uint8(image, new)
 
 
 def _crop(image, y, x, size):
-  return image[y:y + size, x:x + size]
+  return image[y : y + size, x : x + size]
 
 
 def _center_offsets(image, size):
@@ -161,8 +173,14 @@ def ten_crop(encoded, size: int, resize: int, channels: int = 3, jpeg: bool = Tr
   shape = tf.shape(image)[:2]
   bottom, right = shape[0] - size, shape[1] - size
   cy, cx = _center_offsets(image, size)
-  five = tf.stack([_crop(image, 0, 0, size), _crop(image, 0, right, size),
-                   _crop(image, bottom, 0, size), _crop(image, bottom, right, size),
-                   _crop(image, cy, cx, size)])
+  five = tf.stack(
+    [
+      _crop(image, 0, 0, size),
+      _crop(image, 0, right, size),
+      _crop(image, bottom, 0, size),
+      _crop(image, bottom, right, size),
+      _crop(image, cy, cx, size),
+    ]
+  )
   views = tf.concat([five, five[:, :, ::-1]], 0)
   return tf.ensure_shape(views, [10, size, size, channels])

@@ -30,12 +30,12 @@ tf.config.set_visible_devices([], 'GPU')
 
 # Builders of this project, prepared offline; anything else is looked up in TFDS.
 OUR_BUILDERS = {
-    'digits': digits.Digits,
-    'fashion_mnist_idx': idx.FashionMnistIdx,
-    'mnist_idx': idx.MnistIdx,
-    # Segmentation scenes of pasted items (input_pipeline/scenes.py).
-    'digit_scenes': scenes.DigitScenes,
-    'fashion_mnist_scenes': scenes.FashionMnistScenes,
+  'digits': digits.Digits,
+  'fashion_mnist_idx': idx.FashionMnistIdx,
+  'mnist_idx': idx.MnistIdx,
+  # Segmentation scenes of pasted items (input_pipeline/scenes.py).
+  'digit_scenes': scenes.DigitScenes,
+  'fashion_mnist_scenes': scenes.FashionMnistScenes,
 }
 
 
@@ -63,17 +63,19 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
     raise UserError(
-        f"unknown dataset '{name}'; ours: {', '.join(sorted(OUR_BUILDERS))}, or any "
-        'TFDS catalog name (mnist, cifar10, ...); set --config.dataset.name') from None
+      f"unknown dataset '{name}'; ours: {', '.join(sorted(OUR_BUILDERS))}, or any "
+      'TFDS catalog name (mnist, cifar10, ...); set --config.dataset.name'
+    ) from None
   if not _is_prepared(builder):
     if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:  # imagenet2012: archives one downloads
       _prepare_from_manual_dir(builder, dataset_config.manual_dir)
       return builder
     if not dataset_config.download:
       raise UserError(
-          f"dataset '{name}' is not prepared in {builder.data_dir}; prepare it with "
-          f"`tfds build {name} --data_dir=...` on a machine with network, or set "
-          '--config.dataset.download=True (or --config.dataset.data_dir to where it is)')
+        f"dataset '{name}' is not prepared in {builder.data_dir}; prepare it with "
+        f'`tfds build {name} --data_dir=...` on a machine with network, or set '
+        '--config.dataset.download=True (or --config.dataset.data_dir to where it is)'
+      )
     _prepare(builder)
   return builder
 
@@ -91,8 +93,10 @@ def _prepare(builder, **kwargs) -> None:
 # Catalog datasets that TFDS prepares from archives the user downloads, into
 # `config.dataset.manual_dir`: (the files, where they come from).
 MANUAL_FILES = {
-    'imagenet2012': (('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar'),
-                     'https://image-net.org/download-images (ILSVRC 2012)'),
+  'imagenet2012': (
+    ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar'),
+    'https://image-net.org/download-images (ILSVRC 2012)',
+  ),
 }
 
 
@@ -102,19 +106,21 @@ def _prepare_from_manual_dir(builder, manual_dir: str) -> None:
   name = builder.name
   files, source = MANUAL_FILES.get(name, ((), 'its TFDS catalog page'))
   what = ' and '.join(files) or 'the files its TFDS catalog page lists'
-  how = (f'download {what} from {source} into one directory and set '
-         f'--config.dataset.manual_dir to it (the run then prepares the dataset once), '
-         f'or run `tfds build {name} --manual_dir=DIR --data_dir=...` first')
+  how = (
+    f'download {what} from {source} into one directory and set '
+    f'--config.dataset.manual_dir to it (the run then prepares the dataset once), '
+    f'or run `tfds build {name} --manual_dir=DIR --data_dir=...` first'
+  )
   if not manual_dir:
-    raise UserError(f"dataset '{name}' is not prepared in {builder.data_dir} and is "
-                    f'built from archives one downloads by hand: {how}')
+    raise UserError(
+      f"dataset '{name}' is not prepared in {builder.data_dir} and is "
+      f'built from archives one downloads by hand: {how}'
+    )
   missing = [f for f in files if not tf.io.gfile.exists(os.path.join(manual_dir, f))]
   if not tf.io.gfile.isdir(manual_dir) or missing:
     absent = ', '.join(missing) if tf.io.gfile.isdir(manual_dir) else 'the directory'
-    raise UserError(f'{absent} not found in --config.dataset.manual_dir={manual_dir}; '
-                    f'{how}')
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    raise UserError(f'{absent} not found in --config.dataset.manual_dir={manual_dir}; {how}')
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
 
 
 def _download_config(builder, dataset_config) -> tfds.download.DownloadConfig | None:
@@ -134,22 +140,25 @@ def num_examples(builder, split: str) -> int:
   try:
     return builder.info.splits[split].num_examples
   except (KeyError, ValueError):
-    raise UserError(f"dataset '{builder.name}' has no split '{split}'; it has "
-                    f"{', '.join(builder.info.splits)}") from None
+    raise UserError(
+      f"dataset '{builder.name}' has no split '{split}'; it has {', '.join(builder.info.splits)}"
+    ) from None
 
 
 def load_arrays(builder, split: str) -> dict[str, np.ndarray]:
   """Reads a whole split into memory as {'image': uint8 NHWC, 'label': int32}."""
   num_examples(builder, split)
   ds = builder.as_dataset(
-      split=split, shuffle_files=False,
-      decoders=tfds.decode.PartialDecoding({'image': True, 'label': True}),
-      read_config=tfds.ReadConfig(try_autocache=False))
+    split=split,
+    shuffle_files=False,
+    decoders=tfds.decode.PartialDecoding({'image': True, 'label': True}),
+    read_config=tfds.ReadConfig(try_autocache=False),
+  )
   data = tfds.as_numpy(ds.batch(4096).prefetch(1))
   chunks = list(data)
   return {
-      'image': np.concatenate([c['image'] for c in chunks]),
-      'label': np.concatenate([c['label'] for c in chunks]).astype(np.int32),
+    'image': np.concatenate([c['image'] for c in chunks]),
+    'label': np.concatenate([c['label'] for c in chunks]).astype(np.int32),
   }
 
 
@@ -157,11 +166,15 @@ def check_features(builder, config: ml_collections.ConfigDict) -> None:
   """Raises UserError unless the config's classes and channels match the dataset."""
   classes = builder.info.features['label'].num_classes
   if config.dataset.num_classes != classes:
-    raise UserError(f"dataset '{builder.name}' has {classes} classes but "
-                    f'dataset.num_classes={config.dataset.num_classes}; set '
-                    f'--config.dataset.num_classes={classes}')
+    raise UserError(
+      f"dataset '{builder.name}' has {classes} classes but "
+      f'dataset.num_classes={config.dataset.num_classes}; set '
+      f'--config.dataset.num_classes={classes}'
+    )
   channels = builder.info.features['image'].shape[-1]
   if config.input.channels != channels:
-    raise UserError(f"dataset '{builder.name}' has {channels}-channel images but "
-                    f'input.channels={config.input.channels}; set '
-                    f'--config.input.channels={channels}')
+    raise UserError(
+      f"dataset '{builder.name}' has {channels}-channel images but "
+      f'input.channels={config.input.channels}; set '
+      f'--config.input.channels={channels}'
+    )

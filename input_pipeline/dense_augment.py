@@ -23,10 +23,10 @@ def resize(images, labels, input_config: ml_collections.ConfigDict):
   size = input_config.image_size
   n, h, w, c = x.shape
   if size and (h, w) != (size, size):
-    x = jax.image.resize(x, (n, size, size, c), method=input_config.resize_method,
-                         antialias=False)
-    labels = jax.image.resize(labels.astype(jnp.float32), (n, size, size),
-                              method='nearest').astype(labels.dtype)
+    x = jax.image.resize(x, (n, size, size, c), method=input_config.resize_method, antialias=False)
+    labels = jax.image.resize(labels.astype(jnp.float32), (n, size, size), method='nearest').astype(
+      labels.dtype
+    )
   return x, labels
 
 
@@ -38,8 +38,11 @@ def finish(x, input_config: ml_collections.ConfigDict, dtype=jnp.float32):
   """
   if input_config.pad_to:
     dh, dw = input_config.pad_to - x.shape[1], input_config.pad_to - x.shape[2]
-    x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)),
-                mode=input_config.pad_mode)
+    x = jnp.pad(
+      x,
+      ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)),
+      mode=input_config.pad_mode,
+    )
   mean = jnp.asarray(input_config.mean, jnp.float32)
   std = jnp.asarray(input_config.std, jnp.float32)
   return ((x - mean) / std).astype(dtype)
@@ -104,14 +107,16 @@ def augment(x, labels, rng, input_config: ml_collections.ConfigDict, ignore_labe
     # Output pixel (i, j) shows the scaled image's pixel (i + oy, j + ox); half-pixel
     # centres map it back to the source.
     src_y, src_x = (ys + oy + 0.5) / s - 0.5, (cols + ox + 0.5) / s - 0.5
-    return tuple(_sampling_matrix(src, size, nearest)
-                 for nearest in (False, True) for src, size in ((src_y, h), (src_x, w)))
+    return tuple(
+      _sampling_matrix(src, size, nearest)
+      for nearest in (False, True)
+      for src, size in ((src_y, h), (src_x, w))
+    )
 
   ry, rx, ny, nx = jax.vmap(matrices)(jax.random.split(rng, n))
   exact = jax.lax.Precision.HIGHEST  # label values and pixels pass through unrounded
   image = jnp.einsum('nih,nhwc,njw->nijc', ry, x, rx, precision=exact)
-  picked = jnp.einsum('nih,nhw,njw->nij', ny, labels.astype(jnp.float32), nx,
-                      precision=exact)
+  picked = jnp.einsum('nih,nhw,njw->nij', ny, labels.astype(jnp.float32), nx, precision=exact)
   inside = (ny.sum(-1)[:, :, None] * nx.sum(-1)[:, None, :]) > 0.5
   label = jnp.where(inside, jnp.round(picked), ignore_label).astype(labels.dtype)
   return image.astype(x.dtype), label

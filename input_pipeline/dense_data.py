@@ -33,9 +33,9 @@ class Masks:
 
 # Catalog datasets whose masks are not labels already.
 MASKS = {
-    # Parkhi et al. 2012 trimaps: 1 pet, 2 background, 3 the uncertain border, which is
-    # left out of the loss and the metrics.
-    'oxford_iiit_pet': Masks(('background', 'pet'), {1: 1, 2: 0, 3: IGNORE}),
+  # Parkhi et al. 2012 trimaps: 1 pet, 2 background, 3 the uncertain border, which is
+  # left out of the loss and the metrics.
+  'oxford_iiit_pet': Masks(('background', 'pet'), {1: 1, 2: 0, 3: IGNORE}),
 }
 
 
@@ -47,8 +47,10 @@ def class_names(builder, binary: bool = False) -> tuple[str, ...]:
     return MASKS[builder.name].class_names
   names = getattr(builder, 'CLASS_NAMES', ())
   if not names:
-    raise UserError(f"dataset '{builder.name}' has no known segmentation classes; use "
-                    "a scenes dataset (digit_scenes, ...) or 'oxford_iiit_pet'")
+    raise UserError(
+      f"dataset '{builder.name}' has no known segmentation classes; use "
+      "a scenes dataset (digit_scenes, ...) or 'oxford_iiit_pet'"
+    )
   return names
 
 
@@ -60,32 +62,44 @@ def check_features(builder, config: ml_collections.ConfigDict) -> tuple[str, ...
   """
   features = builder.info.features
   if 'segmentation_mask' not in features:
-    raise UserError(f"dataset '{builder.name}' has no segmentation_mask feature, so it "
-                    f"cannot train task '{config.task}'; use digit_scenes, "
-                    'fashion_mnist_scenes or oxford_iiit_pet (--config.dataset.name)')
+    raise UserError(
+      f"dataset '{builder.name}' has no segmentation_mask feature, so it "
+      f"cannot train task '{config.task}'; use digit_scenes, "
+      'fashion_mnist_scenes or oxford_iiit_pet (--config.dataset.name)'
+    )
   names = class_names(builder, config.dataset.binary_mask)
   want = len(names) if config.task == 'segmentation' else 1
   if config.dataset.num_classes != want:
     what = f'{len(names)} classes' if want > 1 else 'one output (foreground)'
-    raise UserError(f"task '{config.task}' on dataset '{builder.name}' has {what} but "
-                    f'dataset.num_classes={config.dataset.num_classes}; set '
-                    f'--config.dataset.num_classes={want}')
+    raise UserError(
+      f"task '{config.task}' on dataset '{builder.name}' has {what} but "
+      f'dataset.num_classes={config.dataset.num_classes}; set '
+      f'--config.dataset.num_classes={want}'
+    )
   channels = features['image'].shape[-1]
   if config.input.channels != channels and channels != 1:  # grey feeds any model
-    raise UserError(f"dataset '{builder.name}' has {channels}-channel images but "
-                    f'input.channels={config.input.channels}; set '
-                    f'--config.input.channels={channels}')
+    raise UserError(
+      f"dataset '{builder.name}' has {channels}-channel images but "
+      f'input.channels={config.input.channels}; set '
+      f'--config.input.channels={channels}'
+    )
   if config.input.pad_mode not in PAD_MODES:
-    raise UserError(f"unknown input.pad_mode '{config.input.pad_mode}'; valid: "
-                    f"{', '.join(PAD_MODES)} (set --config.input.pad_mode)")
+    raise UserError(
+      f"unknown input.pad_mode '{config.input.pad_mode}'; valid: "
+      f'{", ".join(PAD_MODES)} (set --config.input.pad_mode)'
+    )
   lo, hi = config.input.scale_range
   if not 0 < lo <= hi:
-    raise UserError(f'input.scale_range={tuple(config.input.scale_range)} must be '
-                    '(min, max) with 0 < min <= max; set --config.input.scale_range')
+    raise UserError(
+      f'input.scale_range={tuple(config.input.scale_range)} must be '
+      '(min, max) with 0 < min <= max; set --config.input.scale_range'
+    )
   fixed = None not in features['image'].shape
   if not fixed and not config.input.image_size:
-    raise UserError(f"dataset '{builder.name}' has images of varying sizes; set "
-                    '--config.input.image_size to resize them')
+    raise UserError(
+      f"dataset '{builder.name}' has images of varying sizes; set "
+      '--config.input.image_size to resize them'
+    )
   return names
 
 
@@ -99,8 +113,7 @@ def _lookup_table(builder, ignore_label: int) -> np.ndarray | None:
   return table
 
 
-def load_arrays(builder, split: str,
-                config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+def load_arrays(builder, split: str, config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   """Reads a split into memory as {'image': uint8 NHWC, 'label': uint8 NHW}."""
   datasets.num_examples(builder, split)
   size = config.input.image_size
@@ -113,8 +126,9 @@ def load_arrays(builder, split: str,
       mask = tf.image.resize(mask, (size, size), method='nearest')
     return {'image': image, 'label': mask[..., 0]}
 
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          read_config=tfds.ReadConfig(try_autocache=False))
+  ds = builder.as_dataset(
+    split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False)
+  )
   ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
   chunks = list(tfds.as_numpy(ds.batch(1024).prefetch(1)))
   data = {k: np.concatenate([c[k] for c in chunks]) for k in ('image', 'label')}
@@ -123,6 +137,5 @@ def load_arrays(builder, split: str,
     data['label'] = table[data['label']]
   if config.dataset.binary_mask:
     labels = data['label']
-    data['label'] = np.where(labels == config.ignore_label, labels,
-                             (labels > 0).astype(np.uint8))
+    data['label'] = np.where(labels == config.ignore_label, labels, (labels > 0).astype(np.uint8))
   return data

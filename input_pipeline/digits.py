@@ -19,11 +19,13 @@ NUM_TEST = 360
 
 def _split_indices():
   """Returns (train_indices, test_indices) of the fixed stratified split."""
-  from sklearn import datasets, model_selection  # pylint: disable=g-import-not-at-top
+  from sklearn import datasets, model_selection
+
   labels = datasets.load_digits().target
   idx = np.arange(len(labels))
   train, test = model_selection.train_test_split(
-      idx, test_size=0.2, random_state=0, stratify=labels)
+    idx, test_size=0.2, random_state=0, stratify=labels
+  )
   return np.sort(train), np.sort(test)
 
 
@@ -35,12 +37,14 @@ class Digits(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(8, 8, 1)),
-            'label': tfds.features.ClassLabel(num_classes=10),
-        }),
-        supervised_keys=('image', 'label'),
-        homepage='https://archive.ics.uci.edu/dataset/80',
+      features=tfds.features.FeaturesDict(
+        {
+          'image': tfds.features.Image(shape=(8, 8, 1)),
+          'label': tfds.features.ClassLabel(num_classes=10),
+        }
+      ),
+      supervised_keys=('image', 'label'),
+      homepage='https://archive.ics.uci.edu/dataset/80',
     )
 
   def _split_generators(self, dl_manager):
@@ -49,7 +53,8 @@ class Digits(tfds.core.GeneratorBasedBuilder):
     return {'train': self._generate_examples(train), 'test': self._generate_examples(test)}
 
   def _generate_examples(self, indices):
-    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    from sklearn import datasets
+
     digits = datasets.load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     for i in indices:

@@ -45,8 +45,9 @@ def decoded_mb(builder, split: str) -> float:
 
 def _option(value, valid, field):
   if value not in valid:
-    raise UserError(f"input.{field}='{value}' is not one of {', '.join(valid)}; set "
-                    f'--config.input.{field}')
+    raise UserError(
+      f"input.{field}='{value}' is not one of {', '.join(valid)}; set --config.input.{field}"
+    )
 
 
 def choose_feed(config: ml_collections.ConfigDict, builder) -> str:
@@ -63,29 +64,41 @@ def choose_feed(config: ml_collections.ConfigDict, builder) -> str:
   if config.task != 'classification':
     # Dense tasks load their splits as arrays (input_pipeline/dense_data.py).
     if inp.train_crop != 'none' or inp.eval_crop != 'none':
-      raise UserError(f"task '{config.task}' takes no host crop; set "
-                      "--config.input.train_crop=none --config.input.eval_crop=none")
+      raise UserError(
+        f"task '{config.task}' takes no host crop; set "
+        '--config.input.train_crop=none --config.input.eval_crop=none'
+      )
     return 'host' if inp.feed == 'auto' else inp.feed
   if (inp.train_crop != 'none' or inp.eval_crop != 'none') and not inp.image_size:
-    raise UserError(f'input.train_crop={inp.train_crop} and input.eval_crop='
-                    f'{inp.eval_crop} crop to input.image_size, which is 0; set '
-                    '--config.input.image_size')
+    raise UserError(
+      f'input.train_crop={inp.train_crop} and input.eval_crop='
+      f'{inp.eval_crop} crop to input.image_size, which is 0; set '
+      '--config.input.image_size'
+    )
   if not fixed_size(builder):
-    for field, value, fix in (('train_crop', inp.train_crop, 'random_resized'),
-                              ('eval_crop', inp.eval_crop, 'center')):
+    for field, value, fix in (
+      ('train_crop', inp.train_crop, 'random_resized'),
+      ('eval_crop', inp.eval_crop, 'center'),
+    ):
       if value == 'none':
-        raise UserError(f"dataset '{name}' has images of varying size, which "
-                        f"input.{field}='none' can't batch; set "
-                        f'--config.input.{field}={fix}')
+        raise UserError(
+          f"dataset '{name}' has images of varying size, which "
+          f"input.{field}='none' can't batch; set "
+          f'--config.input.{field}={fix}'
+        )
   size = decoded_mb(builder, config.dataset.train_split)
   fits = inp.train_crop == 'none' and size <= inp.device_resident_max_mb
   if inp.feed == 'device_resident' and not fits:
-    why = (f"its training images need the host crop input.train_crop='{inp.train_crop}'"
-           if inp.train_crop != 'none' else
-           f'its training split takes {size:,.1f} MiB, more than '
-           f'input.device_resident_max_mb={inp.device_resident_max_mb}')
-    raise UserError(f"input.feed='device_resident' can't hold dataset '{name}': {why}; "
-                    "set --config.input.feed=host (or raise the limit)")
+    why = (
+      f"its training images need the host crop input.train_crop='{inp.train_crop}'"
+      if inp.train_crop != 'none'
+      else f'its training split takes {size:,.1f} MiB, more than '
+      f'input.device_resident_max_mb={inp.device_resident_max_mb}'
+    )
+    raise UserError(
+      f"input.feed='device_resident' can't hold dataset '{name}': {why}; "
+      'set --config.input.feed=host (or raise the limit)'
+    )
   if inp.feed == 'auto':
     return 'device_resident' if fits else 'host'
   return inp.feed
@@ -93,11 +106,18 @@ def choose_feed(config: ml_collections.ConfigDict, builder) -> str:
 
 def _in_host_memory(config, builder, split, crop) -> bool:
   return config.task != 'classification' or (
-      crop == 'none' and decoded_mb(builder, split) <= config.input.host_cache_max_mb)
+    crop == 'none' and decoded_mb(builder, split) <= config.input.host_cache_max_mb
+  )
 
 
-def train_inputs(config: ml_collections.ConfigDict, builder, mesh: Mesh, feed: str,
-                 start_step: int, load_arrays=datasets.load_arrays) -> Iterator[tuple]:
+def train_inputs(
+  config: ml_collections.ConfigDict,
+  builder,
+  mesh: Mesh,
+  feed: str,
+  start_step: int,
+  load_arrays=datasets.load_arrays,
+) -> Iterator[tuple]:
   """Yields the arguments after the state of each train step, from `start_step` on.
 
   Args:
@@ -113,21 +133,28 @@ def train_inputs(config: ml_collections.ConfigDict, builder, mesh: Mesh, feed: s
   """
   split = config.dataset.train_split
   if feed == 'device_resident':
-    return resident.step_inputs(load_arrays(builder, split), config.batch_size,
-                                config.seed, start_step, mesh)
+    return resident.step_inputs(
+      load_arrays(builder, split), config.batch_size, config.seed, start_step, mesh
+    )
   if _in_host_memory(config, builder, split, config.input.train_crop):
-    host = batches.train_batches(load_arrays(builder, split), config.batch_size,
-                                 config.seed, start_step)
+    host = batches.train_batches(
+      load_arrays(builder, split), config.batch_size, config.seed, start_step
+    )
   else:
-    host = stream.as_numpy(stream.train_dataset(
-        builder, split, config.input, config.batch_size, config.seed, start_step))
-  return ((batch,) for batch in batches.prefetch_to_device(
-      host, NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))))
+    host = stream.as_numpy(
+      stream.train_dataset(builder, split, config.input, config.batch_size, config.seed, start_step)
+    )
+  return (
+    (batch,)
+    for batch in batches.prefetch_to_device(
+      host, NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    )
+  )
 
 
-def eval_inputs(config: ml_collections.ConfigDict, builder,
-                load_arrays=datasets.load_arrays
-                ) -> dict[str, np.ndarray] | Callable[[], Iterator[dict]]:
+def eval_inputs(
+  config: ml_collections.ConfigDict, builder, load_arrays=datasets.load_arrays
+) -> dict[str, np.ndarray] | Callable[[], Iterator[dict]]:
   """The evaluation split: in host memory as arrays where it fits (and needs no crop),
   else a function returning a fresh pass of streamed, padded and masked batches."""
   split = config.dataset.eval_split

@@ -35,13 +35,23 @@ IMAGE_SIZE = 28
 
 # split -> (images file, labels file): the four files' names, as distributed.
 FILES = {
-    'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-    'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+  'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+  'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
 }
 _ALL_FILES = ', '.join(f + '.gz' for pair in FILES.values() for f in pair)
 
-FASHION_MNIST_LABELS = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
-                        'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+FASHION_MNIST_LABELS = (
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+)
 
 _UBYTE = 0x08  # The IDX type byte of unsigned bytes, the only type these files use.
 
@@ -59,8 +69,11 @@ def find_file(directory: str, name: str, how_to_get: str) -> str:
   for path in (os.path.join(directory, name + '.gz'), os.path.join(directory, name)):
     if os.path.isfile(path):
       return path
-  raise UserError(_message(f'IDX file {os.path.join(directory, name)}.gz not found (nor '
-                           'uncompressed)', how_to_get))
+  raise UserError(
+    _message(
+      f'IDX file {os.path.join(directory, name)}.gz not found (nor uncompressed)', how_to_get
+    )
+  )
 
 
 def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
@@ -95,10 +108,12 @@ def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
   want = (_UBYTE << 8) | ndim
   if len(data) < 4:
     raise fail(f'is truncated: {len(data)} bytes, shorter than the magic number')
-  magic, = struct.unpack('>I', data[:4])
+  (magic,) = struct.unpack('>I', data[:4])
   if magic != want:
-    raise fail(f'has the wrong magic number {magic:#010x} (expected {want:#010x}, '
-               f'unsigned bytes in {ndim} dimension(s))')
+    raise fail(
+      f'has the wrong magic number {magic:#010x} (expected {want:#010x}, '
+      f'unsigned bytes in {ndim} dimension(s))'
+    )
   header = 4 + 4 * ndim
   if len(data) < header:
     raise fail(f'is truncated: {len(data)} bytes, shorter than its {header}-byte header')
@@ -106,13 +121,16 @@ def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
   size = math.prod(shape)  # Python ints: a corrupt header cannot overflow
   if len(data) - header != size:
     state = 'is truncated' if len(data) - header < size else 'is longer than its header says'
-    raise fail(f'{state}: the header gives shape {shape} ({size} bytes after the header), '
-               f'the file has {len(data) - header}')
+    raise fail(
+      f'{state}: the header gives shape {shape} ({size} bytes after the header), '
+      f'the file has {len(data) - header}'
+    )
   return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
-def read_split(directory: str, split: str, how_to_get: str = '',
-               num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def read_split(
+  directory: str, split: str, how_to_get: str = '', num_classes: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
   """Reads one split's images (N, 28, 28, 1) uint8 and labels (N,) uint8, checked.
 
   Raises:
@@ -124,21 +142,34 @@ def read_split(directory: str, split: str, how_to_get: str = '',
   images = read_idx(images_path, 3, how_to_get)
   labels = read_idx(labels_path, 1, how_to_get)
   if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-    raise UserError(_message(f'IDX file {images_path} holds {images.shape[1]}x'
-                             f'{images.shape[2]} images, not {IMAGE_SIZE}x{IMAGE_SIZE}',
-                             how_to_get))
+    raise UserError(
+      _message(
+        f'IDX file {images_path} holds {images.shape[1]}x'
+        f'{images.shape[2]} images, not {IMAGE_SIZE}x{IMAGE_SIZE}',
+        how_to_get,
+      )
+    )
   if len(images) != len(labels):
-    raise UserError(_message(f'IDX files {images_path} and {labels_path} hold '
-                             f'{len(images)} images but {len(labels)} labels', how_to_get))
+    raise UserError(
+      _message(
+        f'IDX files {images_path} and {labels_path} hold '
+        f'{len(images)} images but {len(labels)} labels',
+        how_to_get,
+      )
+    )
   if len(labels) and labels.max() >= num_classes:
-    raise UserError(_message(f'IDX file {labels_path} has label {labels.max()}, not in '
-                             f'0..{num_classes - 1}', how_to_get))
+    raise UserError(
+      _message(
+        f'IDX file {labels_path} has label {labels.max()}, not in 0..{num_classes - 1}', how_to_get
+      )
+    )
   return images[..., None], labels
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-  return (struct.pack('>I', len(payload)) + kind + payload +
-          struct.pack('>I', zlib.crc32(kind + payload)))
+  return (
+    struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
+  )
 
 
 def encode_png(images: np.ndarray) -> list[bytes]:
@@ -152,7 +183,8 @@ def encode_png(images: np.ndarray) -> list[bytes]:
   n, h, w, _ = images.shape
   rows = np.concatenate([np.zeros((n, h, 1), np.uint8), images.reshape(n, h, w)], axis=2)
   head = b'\x89PNG\r\n\x1a\n' + _png_chunk(
-      b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))  # 8-bit grayscale
+    b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)
+  )  # 8-bit grayscale
   end = _png_chunk(b'IEND', b'')
   return [head + _png_chunk(b'IDAT', zlib.compress(r.tobytes())) + end for r in rows]
 
@@ -172,17 +204,22 @@ class IdxImageClassification(tfds.core.GeneratorBasedBuilder, skip_registration=
   CITATION = ''
 
   def _info(self) -> tfds.core.DatasetInfo:
-    label = (tfds.features.ClassLabel(names=self.LABEL_NAMES) if self.LABEL_NAMES else
-             tfds.features.ClassLabel(num_classes=10))
+    label = (
+      tfds.features.ClassLabel(names=self.LABEL_NAMES)
+      if self.LABEL_NAMES
+      else tfds.features.ClassLabel(num_classes=10)
+    )
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 1)),
-            'label': label,
-        }),
-        supervised_keys=('image', 'label'),
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
-        disable_shuffling=True,  # keep the files' order
+      features=tfds.features.FeaturesDict(
+        {
+          'image': tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 1)),
+          'label': label,
+        }
+      ),
+      supervised_keys=('image', 'label'),
+      homepage=self.HOMEPAGE,
+      citation=self.CITATION,
+      disable_shuffling=True,  # keep the files' order
     )
 
   def _split_generators(self, dl_manager):
@@ -204,9 +241,11 @@ class FashionMnistIdx(IdxImageClassification):
   """Fashion-MNIST (Zalando's article images) from its IDX files; TFDS `fashion_mnist`."""
 
   DEFAULT_MANUAL_DIR = FASHION_MNIST_DIR
-  HOW_TO_GET = (f'install them with `{FASHION_MNIST_APT}` (into {FASHION_MNIST_DIR}) or '
-                f'set --config.dataset.manual_dir to a directory with the four files '
-                f'({_ALL_FILES})')
+  HOW_TO_GET = (
+    f'install them with `{FASHION_MNIST_APT}` (into {FASHION_MNIST_DIR}) or '
+    f'set --config.dataset.manual_dir to a directory with the four files '
+    f'({_ALL_FILES})'
+  )
   LABEL_NAMES = FASHION_MNIST_LABELS
   HOMEPAGE = 'https://github.com/zalandoresearch/fashion-mnist'
   CITATION = """@article{xiao2017fashionmnist,
@@ -220,8 +259,10 @@ class FashionMnistIdx(IdxImageClassification):
 class MnistIdx(IdxImageClassification):
   """MNIST handwritten digits from the four original IDX files; TFDS `mnist`."""
 
-  HOW_TO_GET = (f'put the four original MNIST files ({_ALL_FILES}) in a directory and '
-                'set --config.dataset.manual_dir to it')
+  HOW_TO_GET = (
+    f'put the four original MNIST files ({_ALL_FILES}) in a directory and '
+    'set --config.dataset.manual_dir to it'
+  )
   HOMEPAGE = 'http://yann.lecun.com/exdb/mnist/'
   CITATION = """@article{lecun1998gradient,
   author = {Yann LeCun and L{\\'e}on Bottou and Yoshua Bengio and Patrick Haffner},

@@ -31,8 +31,9 @@ def center_crop(img: Image.Image, height: int, width: int) -> Image.Image:
   return img.crop((left, top, left + width, top + height))
 
 
-def load_images(files: list[str], channels: int, resize: int = 0,
-                crop: tuple[int, int] | None = None) -> np.ndarray:
+def load_images(
+  files: list[str], channels: int, resize: int = 0, crop: tuple[int, int] | None = None
+) -> np.ndarray:
   """The images of `files` as one uint8 NHWC array.
 
   Args:
@@ -53,20 +54,25 @@ def load_images(files: list[str], channels: int, resize: int = 0,
       with Image.open(f) as img:
         img = img.convert('RGB' if channels == 3 else 'L')
     except (OSError, ValueError) as e:
-      raise UserError(f'cannot read the image {f} ({e}); give image files in '
-                      '--config.predict.images') from None
+      raise UserError(
+        f'cannot read the image {f} ({e}); give image files in --config.predict.images'
+      ) from None
     if resize:
       img = resize_shorter(img, resize)
     if crop:
       if img.size[1] < crop[0] or img.size[0] < crop[1]:
-        raise UserError(f'{f}: {img.size[1]}x{img.size[0]} after resizing is smaller '
-                        f'than the {crop[0]}x{crop[1]} crop; raise --config.input.'
-                        'eval_resize to at least input.image_size')
+        raise UserError(
+          f'{f}: {img.size[1]}x{img.size[0]} after resizing is smaller '
+          f'than the {crop[0]}x{crop[1]} crop; raise --config.input.'
+          'eval_resize to at least input.image_size'
+        )
       img = center_crop(img, *crop)
     a = np.asarray(img, np.uint8)
     arrays.append(a[..., None] if a.ndim == 2 else a)
   shapes = {a.shape for a in arrays}
   if len(shapes) > 1:
-    raise UserError(f'the images have different sizes {sorted(shapes)}; set '
-                    "--config.input.eval_crop='center' to resize and crop them alike")
+    raise UserError(
+      f'the images have different sizes {sorted(shapes)}; set '
+      "--config.input.eval_crop='center' to resize and crop them alike"
+    )
   return np.stack(arrays)

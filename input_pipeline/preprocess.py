@@ -19,8 +19,9 @@ def normalize(images, input_config: ml_collections.ConfigDict, dtype=jnp.float32
   size = input_config.image_size
   width = input_config.image_width or size
   if size and (x.shape[1], x.shape[2]) != (size, width):
-    x = jax.image.resize(x, (x.shape[0], size, width, x.shape[3]),
-                         method=input_config.resize_method, antialias=False)
+    x = jax.image.resize(
+      x, (x.shape[0], size, width, x.shape[3]), method=input_config.resize_method, antialias=False
+    )
   if input_config.pad_to:
     dh, dw = input_config.pad_to - x.shape[1], input_config.pad_to - x.shape[2]
     x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)))
@@ -47,7 +48,8 @@ def augment(images, rng, input_config: ml_collections.ConfigDict):
     padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     offsets = jax.random.randint(crop_rng, (n, 2), 0, 2 * pad + 1)
     crop = lambda img, o: jax.lax.dynamic_slice(  # noqa: E731
-        img, (o[0], o[1], 0), (h, w, img.shape[-1]))
+      img, (o[0], o[1], 0), (h, w, img.shape[-1])
+    )
     images = jax.vmap(crop)(padded, offsets)
   if input_config.random_flip:
     flip = jax.random.bernoulli(flip_rng, 0.5, (n, 1, 1, 1))
@@ -55,8 +57,9 @@ def augment(images, rng, input_config: ml_collections.ConfigDict):
   return images
 
 
-def model_input_shape(input_config: ml_collections.ConfigDict,
-                      stored_shape=None) -> tuple[int, int, int]:
+def model_input_shape(
+  input_config: ml_collections.ConfigDict, stored_shape=None
+) -> tuple[int, int, int]:
   """(height, width, channels) that `normalize` produces for the model.
 
   Args:
@@ -67,6 +70,9 @@ def model_input_shape(input_config: ml_collections.ConfigDict,
   if input_config.pad_to:
     return (input_config.pad_to, input_config.pad_to, input_config.channels)
   if input_config.image_size:
-    return (input_config.image_size, input_config.image_width or input_config.image_size,
-            input_config.channels)
+    return (
+      input_config.image_size,
+      input_config.image_width or input_config.image_size,
+      input_config.channels,
+    )
   return (stored_shape[0], stored_shape[1], input_config.channels)

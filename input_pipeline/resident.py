@@ -31,8 +31,7 @@ def put_replicated(tree, mesh: Mesh):
   """Host arrays -> the same full copy on every device of the mesh (every process
   passes the whole of each array)."""
   replicated = NamedSharding(mesh, PartitionSpec())
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(replicated, x),
-                      tree)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(replicated, x), tree)
 
 
 def take_batch(data, perm, step, batch_size: int, batch_sharding):
@@ -57,8 +56,9 @@ def take_batch(data, perm, step, batch_size: int, batch_sharding):
   return {k: jnp.take(v, idx, axis=0) for k, v in data.items()}
 
 
-def step_inputs(data: dict[str, np.ndarray], batch_size: int, seed: int,
-                start_step: int, mesh: Mesh) -> Iterator[tuple]:
+def step_inputs(
+  data: dict[str, np.ndarray], batch_size: int, seed: int, start_step: int, mesh: Mesh
+) -> Iterator[tuple]:
   """Yields `(data, perm)` on the devices for each step from `start_step` on.
 
   `data` is put on the devices once; `perm` changes once per epoch.
@@ -70,7 +70,6 @@ def step_inputs(data: dict[str, np.ndarray], batch_size: int, seed: int,
   while True:
     if step // steps_per_epoch != epoch:
       epoch = step // steps_per_epoch
-      perm = put_replicated(
-          batches.epoch_permutation(n, seed, epoch).astype(np.int32), mesh)
+      perm = put_replicated(batches.epoch_permutation(n, seed, epoch).astype(np.int32), mesh)
     yield resident, perm
     step += 1

@@ -44,8 +44,15 @@ def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
   return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def make_scenes(items: np.ndarray, labels: np.ndarray, ids: np.ndarray, num_scenes: int,
-                canvas: int, threshold: int, seed: int):
+def make_scenes(
+  items: np.ndarray,
+  labels: np.ndarray,
+  ids: np.ndarray,
+  num_scenes: int,
+  canvas: int,
+  threshold: int,
+  seed: int,
+):
   """Pastes 1..MAX_ITEMS random items at random positions on each of `num_scenes`.
 
   Args:
@@ -94,12 +101,14 @@ class Scenes(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _info(self) -> tfds.core.DatasetInfo:
     shape = (self.CANVAS, self.CANVAS, 1)
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            'image': tfds.features.Image(shape=shape),
-            'segmentation_mask': tfds.features.Image(shape=shape),
-            'item_ids': tfds.features.Tensor(shape=(MAX_ITEMS,), dtype=np.int32),
-        }),
-        disable_shuffling=True,  # keep the generated order
+      features=tfds.features.FeaturesDict(
+        {
+          'image': tfds.features.Image(shape=shape),
+          'segmentation_mask': tfds.features.Image(shape=shape),
+          'item_ids': tfds.features.Tensor(shape=(MAX_ITEMS,), dtype=np.int32),
+        }
+      ),
+      disable_shuffling=True,  # keep the generated order
     )
 
   def items(self, split: str, dl_manager) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,16 +119,16 @@ class Scenes(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     # Make every split before writing any, so a missing source fails at once.
     scenes = {}
     for split, n in self.NUM_SCENES.items():
-      scenes[split] = make_scenes(*self.items(split, dl_manager), n, self.CANVAS,
-                                  self.THRESHOLD, self.SEEDS[split])
+      scenes[split] = make_scenes(
+        *self.items(split, dl_manager), n, self.CANVAS, self.THRESHOLD, self.SEEDS[split]
+      )
     return {split: self._generate_examples(*arrays) for split, arrays in scenes.items()}
 
   def _generate_examples(self, images, masks, item_ids):
     pngs = idx.encode_png(images[..., None])
     mask_pngs = idx.encode_png(masks[..., None])
     for i in range(len(images)):
-      yield i, {'image': pngs[i], 'segmentation_mask': mask_pngs[i],
-                'item_ids': item_ids[i]}
+      yield i, {'image': pngs[i], 'segmentation_mask': mask_pngs[i], 'item_ids': item_ids[i]}
 
 
 class DigitScenes(Scenes):
@@ -133,7 +142,8 @@ class DigitScenes(Scenes):
 
   def items(self, split, dl_manager):
     del dl_manager  # The digits ship with scikit-learn.
-    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    from sklearn import datasets
+
     data = datasets.load_digits()
     # The digits builder's fixed stratified split (private to it, shared here).
     indices = dict(zip(('train', 'test'), digits._split_indices()))[split]  # noqa: SLF001

@@ -33,8 +33,9 @@ BLOCK, MAX_BLOCKS = 1024, 256
 
 def _decoders():
   """Only the image (left encoded) and the label are read."""
-  return tfds.decode.PartialDecoding({'image': True, 'label': True},
-                                     decoders={'image': tfds.decode.SkipDecoding()})
+  return tfds.decode.PartialDecoding(
+    {'image': True, 'label': True}, decoders={'image': tfds.decode.SkipDecoding()}
+  )
 
 
 def _image_format(builder) -> tuple[int, bool]:
@@ -61,8 +62,12 @@ def _options(input_config: ml_collections.ConfigDict) -> tf.data.Options:
 def _read(builder, split, cache: bool) -> tf.data.Dataset:
   """The records of `split` in file order, kept in memory after the first pass if
   `cache`."""
-  ds = builder.as_dataset(split=split, decoders=_decoders(), shuffle_files=False,
-                          read_config=tfds.ReadConfig(try_autocache=False))
+  ds = builder.as_dataset(
+    split=split,
+    decoders=_decoders(),
+    shuffle_files=False,
+    read_config=tfds.ReadConfig(try_autocache=False),
+  )
   return ds.cache() if cache else ds
 
 
@@ -82,22 +87,29 @@ def encoded_mb(builder, split) -> float:
   return total / _MB
 
 
-def train_image_fn(input_config: ml_collections.ConfigDict, channels: int, jpeg: bool,
-                   stored_shape):
+def train_image_fn(
+  input_config: ml_collections.ConfigDict, channels: int, jpeg: bool, stored_shape
+):
   """`fn(encoded, seed) -> uint8 image` of the config's training crop."""
   size, crop = input_config.image_size, input_config.train_crop
   if crop == 'random_resized':
     return lambda enc, seed: crops.random_resized_crop(
-        enc, seed, size, tuple(input_config.crop_area_range),
-        tuple(input_config.crop_aspect_range), channels, jpeg)
+      enc,
+      seed,
+      size,
+      tuple(input_config.crop_area_range),
+      tuple(input_config.crop_aspect_range),
+      channels,
+      jpeg,
+    )
   if crop == 'scale_jitter':
     return lambda enc, seed: crops.scale_jitter_crop(
-        enc, seed, size, tuple(input_config.shorter_side_range), channels, jpeg)
+      enc, seed, size, tuple(input_config.shorter_side_range), channels, jpeg
+    )
   return lambda enc, seed: tf.ensure_shape(crops.decode(enc, channels, jpeg), stored_shape)
 
 
-def eval_image_fn(input_config: ml_collections.ConfigDict, channels: int, jpeg: bool,
-                  stored_shape):
+def eval_image_fn(input_config: ml_collections.ConfigDict, channels: int, jpeg: bool, stored_shape):
   """`fn(encoded) -> uint8 image` (or 10 views) of the config's evaluation crop."""
   size, resize = input_config.image_size, input_config.eval_resize
   if input_config.eval_crop == 'center':
@@ -122,9 +134,11 @@ def _blocks_in_random_order(builder, shard, input_config, stream_seed):
 
   def records(e):
     order = tf.random.experimental.stateless_shuffle(
-        tf.range(num_blocks, dtype=tf.int64), seed=tf.stack([stream_seed, e]))
+      tf.range(num_blocks, dtype=tf.int64), seed=tf.stack([stream_seed, e])
+    )
     choice = tf.data.Dataset.from_tensor_slices(order).flat_map(
-        lambda b: tf.data.Dataset.from_tensors(b).repeat(sizes[b]))
+      lambda b: tf.data.Dataset.from_tensors(b).repeat(sizes[b])
+    )
     return tf.data.Dataset.choose_from_datasets(blocks, choice)
 
   return records
@@ -134,10 +148,16 @@ def _stream_seed(seed: int, process_index: int):
   return tf.constant(seed, tf.int64) * 65_537 + process_index
 
 
-def train_dataset(builder, split: str, input_config: ml_collections.ConfigDict,
-                  batch_size: int, seed: int, start_step: int = 0,
-                  process_index: int | None = None,
-                  process_count: int | None = None) -> tf.data.Dataset:
+def train_dataset(
+  builder,
+  split: str,
+  input_config: ml_collections.ConfigDict,
+  batch_size: int,
+  seed: int,
+  start_step: int = 0,
+  process_index: int | None = None,
+  process_count: int | None = None,
+) -> tf.data.Dataset:
   """This process's training batches from `start_step` on, endlessly.
 
   Args:
@@ -158,8 +178,7 @@ def train_dataset(builder, split: str, input_config: ml_collections.ConfigDict,
   shard = tfds.even_splits(split, n=count, drop_remainder=True)[index]
   shard_size = builder.info.splits[shard].num_examples
   channels, jpeg = _image_format(builder)
-  image_fn = train_image_fn(input_config, channels, jpeg,
-                            builder.info.features['image'].shape)
+  image_fn = train_image_fn(input_config, channels, jpeg, builder.info.features['image'].shape)
   stream_seed = _stream_seed(seed, index)
   records = _blocks_in_random_order(builder, shard, input_config, stream_seed)
   buffer = min(input_config.shuffle_buffer, shard_size)
@@ -167,21 +186,28 @@ def train_dataset(builder, split: str, input_config: ml_collections.ConfigDict,
   def epoch(e):
     shuffled = records(e).shuffle(buffer, seed=stream_seed * 1_000_003 + e)
     return shuffled.enumerate().map(
-        lambda i, ex: (tf.stack([stream_seed, e * 2**32 + i]), ex['image'], ex['label']))
+      lambda i, ex: (tf.stack([stream_seed, e * 2**32 + i]), ex['image'], ex['label'])
+    )
 
   first_example = start_step * local_batch
   ds = tf.data.Dataset.range(first_example // shard_size, 2**40).flat_map(epoch)
   ds = ds.skip(first_example % shard_size)
-  ds = ds.map(lambda s, enc, label: {'image': image_fn(enc, s),
-                                     'label': tf.cast(label, tf.int32)},
-              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.map(
+    lambda s, enc, label: {'image': image_fn(enc, s), 'label': tf.cast(label, tf.int32)},
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   ds = ds.batch(local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
   return ds.with_options(_options(input_config))
 
 
-def eval_dataset(builder, split: str, input_config: ml_collections.ConfigDict,
-                 batch_size: int, process_index: int | None = None,
-                 process_count: int | None = None) -> tf.data.Dataset:
+def eval_dataset(
+  builder,
+  split: str,
+  input_config: ml_collections.ConfigDict,
+  batch_size: int,
+  process_index: int | None = None,
+  process_count: int | None = None,
+) -> tf.data.Dataset:
   """This process's evaluation batches: every example of its shard once, then padding.
 
   Every process yields the same number of batches (of batch_size / process_count); the
@@ -194,14 +220,18 @@ def eval_dataset(builder, split: str, input_config: ml_collections.ConfigDict,
   shard = tfds.even_splits(split, n=count, drop_remainder=False)[index]
   shard_size = builder.info.splits[shard].num_examples
   channels, jpeg = _image_format(builder)
-  image_fn = eval_image_fn(input_config, channels, jpeg,
-                           builder.info.features['image'].shape)
+  image_fn = eval_image_fn(input_config, channels, jpeg, builder.info.features['image'].shape)
   ds = _read(builder, shard, _fits(builder, shard, input_config)).map(
-      lambda ex: {'image': image_fn(ex['image']), 'label': tf.cast(ex['label'], tf.int32),
-                  'mask': tf.constant(1.0)},
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda ex: {
+      'image': image_fn(ex['image']),
+      'label': tf.cast(ex['label'], tf.int32),
+      'mask': tf.constant(1.0),
+    },
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   padding = tf.data.Dataset.from_tensors(
-      tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec))
+    tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
+  )
   ds = ds.concatenate(padding.repeat(num_batches * local_batch - shard_size))
   ds = ds.batch(local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
   return ds.with_options(_options(input_config))

@@ -101,16 +101,26 @@ class AlexNet(nn.Module):
     def conv(x, features, kernel, stride, padding, name):
       fan_in = x.shape[-1] * kernel * kernel
       return Conv(
-          features, (kernel, kernel), (stride, stride), padding=padding,
-          kernel_init=torch_default_kernel_init(),
-          bias_init=torch_default_bias_init(fan_in), dtype=self.dtype,
-          param_dtype=self.param_dtype, name=name)(x)
+        features,
+        (kernel, kernel),
+        (stride, stride),
+        padding=padding,
+        kernel_init=torch_default_kernel_init(),
+        bias_init=torch_default_bias_init(fan_in),
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=name,
+      )(x)
 
     def dense(x, features, name):
       return nn.Dense(
-          features, kernel_init=torch_default_kernel_init(),
-          bias_init=torch_default_bias_init(x.shape[-1]), dtype=self.dtype,
-          param_dtype=self.param_dtype, name=name)(x)
+        features,
+        kernel_init=torch_default_kernel_init(),
+        bias_init=torch_default_bias_init(x.shape[-1]),
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=name,
+      )(x)
 
     dropout = nn.Dropout(self.dropout_rate, deterministic=not train)
     x = x.astype(self.dtype)
@@ -142,15 +152,27 @@ class AlexNetOriginal(nn.Module):
 
     def conv(x, features, kernel, stride, padding, groups, bias, name):
       return Conv(
-          features, (kernel, kernel), (stride, stride), padding=padding,
-          feature_group_count=groups, kernel_init=weight_init,
-          bias_init=nn.initializers.constant(bias), dtype=self.dtype,
-          param_dtype=self.param_dtype, name=name)(x)
+        features,
+        (kernel, kernel),
+        (stride, stride),
+        padding=padding,
+        feature_group_count=groups,
+        kernel_init=weight_init,
+        bias_init=nn.initializers.constant(bias),
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=name,
+      )(x)
 
     def dense(x, features, bias, name):
       return nn.Dense(
-          features, kernel_init=weight_init, bias_init=nn.initializers.constant(bias),
-          dtype=self.dtype, param_dtype=self.param_dtype, name=name)(x)
+        features,
+        kernel_init=weight_init,
+        bias_init=nn.initializers.constant(bias),
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=name,
+      )(x)
 
     # The paper's alpha=1e-4 is cuda-convnet's `scale`, which that code divides by the
     # window size: exactly what local_response_norm (like torch and Caffe) does.
@@ -172,6 +194,6 @@ class AlexNetOriginal(nn.Module):
 
 
 MODELS = {
-    'alexnet': AlexNet,
-    'alexnet_original': AlexNetOriginal,
+  'alexnet': AlexNet,
+  'alexnet_original': AlexNetOriginal,
 }

@@ -62,9 +62,14 @@ class DeconvNet(nn.Module):
     gauss = nn.initializers.normal(stddev=0.01)
     he_fan_out = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    bn = functools.partial(BatchNorm, use_running_average=not train, momentum=0.9,
-                           epsilon=1e-5, bias_init=nn.initializers.constant(0.001),
-                           **common)
+    bn = functools.partial(
+      BatchNorm,
+      use_running_average=not train,
+      momentum=0.9,
+      epsilon=1e-5,
+      bias_init=nn.initializers.constant(0.001),
+      **common,
+    )
 
     def conv_bn_relu(x, layer, features, kernel, padding, init, name, bn_name):
       x = layer(features, kernel, padding=padding, kernel_init=init, name=name, **common)(x)
@@ -78,33 +83,70 @@ class DeconvNet(nn.Module):
     switches = []
     for b, widths in enumerate(ENCODER, 1):
       for i, w in enumerate(widths, 1):
-        x = conv(x, features=w * self.base_width, kernel=(3, 3), padding=1,
-                 init=he_fan_out, name=f'conv{b}_{i}', bn_name=f'bn{b}_{i}')
+        x = conv(
+          x,
+          features=w * self.base_width,
+          kernel=(3, 3),
+          padding=1,
+          init=he_fan_out,
+          name=f'conv{b}_{i}',
+          bn_name=f'bn{b}_{i}',
+        )
       pre_pool = x.shape[1:3]
       x, switch = max_pool_with_switches(x, 2)
       switches.append((switch, pre_pool))
     if x.shape[1] < k or x.shape[2] < k:
-      raise UserError(f'DeconvNet fc6 ({k}x{k}) needs pool5 maps of at least {k}x{k}, '
-                      f'got {x.shape[1]}x{x.shape[2]}: make the input size '
-                      f'(config.input.image_size) {32 * k} or more, or lower '
-                      '--config.model.fc_kernel')
-    x = conv(x, features=self.fc_features, kernel=(k, k), padding=0, init=gauss,
-             name='fc6', bn_name='bnfc6')
-    x = conv(x, features=self.fc_features, kernel=(1, 1), padding=0, init=gauss,
-             name='fc7', bn_name='bnfc7')
-    x = deconv(x, features=8 * self.base_width, kernel=k, padding=0, init=gauss,
-               name='fc6_deconv', bn_name='fc6_deconv_bn')
+      raise UserError(
+        f'DeconvNet fc6 ({k}x{k}) needs pool5 maps of at least {k}x{k}, '
+        f'got {x.shape[1]}x{x.shape[2]}: make the input size '
+        f'(config.input.image_size) {32 * k} or more, or lower '
+        '--config.model.fc_kernel'
+      )
+    x = conv(
+      x,
+      features=self.fc_features,
+      kernel=(k, k),
+      padding=0,
+      init=gauss,
+      name='fc6',
+      bn_name='bnfc6',
+    )
+    x = conv(
+      x,
+      features=self.fc_features,
+      kernel=(1, 1),
+      padding=0,
+      init=gauss,
+      name='fc7',
+      bn_name='bnfc7',
+    )
+    x = deconv(
+      x,
+      features=8 * self.base_width,
+      kernel=k,
+      padding=0,
+      init=gauss,
+      name='fc6_deconv',
+      bn_name='fc6_deconv_bn',
+    )
 
     for b, widths in zip(range(5, 0, -1), DECODER):
       switch, size = switches[b - 1]
       x = max_unpool(x, switch, 2, output_size=size)  # unpool{b}
       for i, w in enumerate(widths, 1):
-        x = deconv(x, features=w * self.base_width, kernel=3, padding=1, init=gauss,
-                   name=f'deconv{b}_{i}', bn_name=f'debn{b}_{i}')
+        x = deconv(
+          x,
+          features=w * self.base_width,
+          kernel=3,
+          padding=1,
+          init=gauss,
+          name=f'deconv{b}_{i}',
+          bn_name=f'debn{b}_{i}',
+        )
     x = Conv(self.num_classes, (1, 1), kernel_init=gauss, name='seg_score', **common)(x)
     return x.astype(jnp.float32)
 
 
 MODELS = {
-    'deconvnet': DeconvNet,
+  'deconvnet': DeconvNet,
 }

@@ -60,15 +60,15 @@ class InceptionConfig(NamedTuple):
 
 # Table 1 of the paper ("#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj").
 INCEPTION = (
-    InceptionConfig('3a', 192, 64, 96, 128, 16, 32, 32),
-    InceptionConfig('3b', 256, 128, 128, 192, 32, 96, 64),
-    InceptionConfig('4a', 480, 192, 96, 208, 16, 48, 64),
-    InceptionConfig('4b', 512, 160, 112, 224, 24, 64, 64),
-    InceptionConfig('4c', 512, 128, 128, 256, 24, 64, 64),
-    InceptionConfig('4d', 512, 112, 144, 288, 32, 64, 64),
-    InceptionConfig('4e', 528, 256, 160, 320, 32, 128, 128),
-    InceptionConfig('5a', 832, 256, 160, 320, 32, 128, 128),
-    InceptionConfig('5b', 832, 384, 192, 384, 48, 128, 128),
+  InceptionConfig('3a', 192, 64, 96, 128, 16, 32, 32),
+  InceptionConfig('3b', 256, 128, 128, 192, 32, 96, 64),
+  InceptionConfig('4a', 480, 192, 96, 208, 16, 48, 64),
+  InceptionConfig('4b', 512, 160, 112, 224, 24, 64, 64),
+  InceptionConfig('4c', 512, 128, 128, 256, 24, 64, 64),
+  InceptionConfig('4d', 512, 112, 144, 288, 32, 64, 64),
+  InceptionConfig('4e', 528, 256, 160, 320, 32, 128, 128),
+  InceptionConfig('5a', 832, 256, 160, 320, 32, 128, 128),
+  InceptionConfig('5b', 832, 384, 192, 384, 48, 128, 128),
 )
 # The auxiliary classifiers and the module whose output each one reads (section 5).
 AUX_AFTER = (('4a', 'aux1'), ('4d', 'aux2'))
@@ -88,14 +88,14 @@ class Init(NamedTuple):
 
 
 INITS = {
-    # torchvision: trunc_normal_(std=0.01, a=-2, b=2) on every conv and fc weight. The
-    # bounds are absolute, i.e. 200 std, so the truncation never binds and this is a
-    # plain normal. torchvision leaves fc biases at PyTorch's default; we use zeros.
-    'torchvision': Init(nn.initializers.normal(0.01), nn.initializers.zeros,
-                        nn.initializers.zeros),
-    # BVLC Caffe replication: "xavier" = U(+-sqrt(3 / fan_in)), biases 0.2, classifiers 0.
-    'caffe': Init(nn.initializers.lecun_uniform(), nn.initializers.constant(0.2),
-                  nn.initializers.zeros),
+  # torchvision: trunc_normal_(std=0.01, a=-2, b=2) on every conv and fc weight. The
+  # bounds are absolute, i.e. 200 std, so the truncation never binds and this is a
+  # plain normal. torchvision leaves fc biases at PyTorch's default; we use zeros.
+  'torchvision': Init(nn.initializers.normal(0.01), nn.initializers.zeros, nn.initializers.zeros),
+  # BVLC Caffe replication: "xavier" = U(+-sqrt(3 / fan_in)), biases 0.2, classifiers 0.
+  'caffe': Init(
+    nn.initializers.lecun_uniform(), nn.initializers.constant(0.2), nn.initializers.zeros
+  ),
 }
 
 
@@ -145,13 +145,27 @@ class BasicConv2d(nn.Module):
   def __call__(self, x, *, train: bool):
     init = INITS[self.init_scheme]
     k = self.kernel_size
-    x = Conv(self.features, (k, k), strides=self.stride, padding=k // 2,
-             use_bias=not self.batch_norm, kernel_init=init.kernel,
-             bias_init=init.bias, dtype=self.dtype, param_dtype=self.param_dtype,
-             name='conv')(x)
+    x = Conv(
+      self.features,
+      (k, k),
+      strides=self.stride,
+      padding=k // 2,
+      use_bias=not self.batch_norm,
+      kernel_init=init.kernel,
+      bias_init=init.bias,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv',
+    )(x)
     if self.batch_norm:
-      x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3,
-                    dtype=self.dtype, param_dtype=self.param_dtype, name='bn')(x)
+      x = BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-3,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name='bn',
+      )(x)
     return nn.relu(x)
 
 
@@ -169,11 +183,16 @@ class Inception(nn.Module):
   def __call__(self, x, *, train: bool):
     c = self.cfg
     if x.shape[-1] != c.in_channels:
-      raise ValueError(f'inception{c.name} expects {c.in_channels} input channels '
-                       f'(Table 1), got {x.shape[-1]}')
-    conv = functools.partial(BasicConv2d, batch_norm=self.batch_norm,
-                             init_scheme=self.init_scheme, dtype=self.dtype,
-                             param_dtype=self.param_dtype)
+      raise ValueError(
+        f'inception{c.name} expects {c.in_channels} input channels (Table 1), got {x.shape[-1]}'
+      )
+    conv = functools.partial(
+      BasicConv2d,
+      batch_norm=self.batch_norm,
+      init_scheme=self.init_scheme,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     b1 = conv(c.ch1x1, 1, name='branch1')(x, train=train)
     b2 = conv(c.ch3x3red, 1, name='branch2_0')(x, train=train)
     b2 = conv(c.ch3x3, 3, name='branch2_1')(b2, train=train)
@@ -203,19 +222,28 @@ class InceptionAux(nn.Module):
       x = _adaptive_avg_pool(x, (4, 4))
     elif self.pool == 'avg5s3':
       if min(x.shape[1:3]) < 5:
-        raise ValueError(f'the 5x5/3 aux pool needs >= 5x5 maps, got {x.shape[1:3]} '
-                         '(inputs of about 80x80 or more)')
+        raise ValueError(
+          f'the 5x5/3 aux pool needs >= 5x5 maps, got {x.shape[1:3]} '
+          '(inputs of about 80x80 or more)'
+        )
       x = nn.avg_pool(x, (5, 5), strides=(3, 3))
     else:
       raise ValueError(f"aux pool must be 'adaptive' or 'avg5s3', got {self.pool!r}")
-    x = BasicConv2d(128, 1, batch_norm=self.batch_norm, init_scheme=self.init_scheme,
-                    dtype=self.dtype, param_dtype=self.param_dtype, name='conv')(
-                        x, train=train)
+    x = BasicConv2d(
+      128,
+      1,
+      batch_norm=self.batch_norm,
+      init_scheme=self.init_scheme,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv',
+    )(x, train=train)
     # Flatten in PyTorch's (C, H, W) order, so torchvision's and Caffe's fc1 weights
     # load with a plain transpose.
     x = jnp.transpose(x, (0, 3, 1, 2)).reshape((x.shape[0], -1))
-    dense = functools.partial(nn.Dense, kernel_init=init.kernel, dtype=self.dtype,
-                              param_dtype=self.param_dtype)
+    dense = functools.partial(
+      nn.Dense, kernel_init=init.kernel, dtype=self.dtype, param_dtype=self.param_dtype
+    )
     x = nn.relu(dense(1024, bias_init=init.bias, name='fc1')(x))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = dense(self.num_classes, bias_init=init.classifier_bias, name='fc2')(x)
@@ -245,8 +273,12 @@ class GoogLeNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     init = INITS[self.init_scheme]
-    common = dict(batch_norm=self.batch_norm, init_scheme=self.init_scheme,
-                  dtype=self.dtype, param_dtype=self.param_dtype)
+    common = dict(
+      batch_norm=self.batch_norm,
+      init_scheme=self.init_scheme,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     conv = functools.partial(BasicConv2d, **common)
     if self.transform_input:
       x = torchvision_transform_input(x.astype(jnp.float32))
@@ -271,23 +303,35 @@ class GoogLeNet(nn.Module):
         x = max_pool(x, 3, 2, ceil_mode=True)  # maxpool3: 28 -> 14
       elif cfg.name == '5a':  # maxpool4: 14 -> 7
         x = max_pool(x, self.maxpool4_window, 2, ceil_mode=True)
-      x = Inception(cfg, self.branch3_kernel, name=f'inception{cfg.name}', **common)(
-          x, train=train)
+      x = Inception(cfg, self.branch3_kernel, name=f'inception{cfg.name}', **common)(x, train=train)
       if run_aux and cfg.name in aux_after:
-        InceptionAux(self.num_classes, pool=self.aux_pool, name=aux_after[cfg.name],
-                     **common)(x, train=train)
+        InceptionAux(self.num_classes, pool=self.aux_pool, name=aux_after[cfg.name], **common)(
+          x, train=train
+        )
 
     x = jnp.mean(x, axis=(1, 2))  # Table 1's 7x7/1 average pool, for any input size
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    x = nn.Dense(self.num_classes, kernel_init=init.kernel,
-                 bias_init=init.classifier_bias, dtype=self.dtype,
-                 param_dtype=self.param_dtype, name='fc')(x)
+    x = nn.Dense(
+      self.num_classes,
+      kernel_init=init.kernel,
+      bias_init=init.classifier_bias,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='fc',
+    )(x)
     return x.astype(jnp.float32)
 
 
 MODELS = {
-    'googlenet': GoogLeNet,
-    'googlenet_paper': functools.partial(
-        GoogLeNet, batch_norm=False, branch3_kernel=5, maxpool4_window=3, lrn=True,
-        dropout_rate=0.4, aux_pool='avg5s3', init_scheme='caffe'),
+  'googlenet': GoogLeNet,
+  'googlenet_paper': functools.partial(
+    GoogLeNet,
+    batch_norm=False,
+    branch3_kernel=5,
+    maxpool4_window=3,
+    lrn=True,
+    dropout_rate=0.4,
+    aux_pool='avg5s3',
+    init_scheme='caffe',
+  ),
 }

@@ -86,25 +86,31 @@ class StageConfig(NamedTuple):
 
 def _wide(c: int) -> tuple[StageConfig, ...]:
   """W18 ... W64: 1, 1, 4, 3 modules of 4 blocks per branch, C, 2C, 4C, 8C channels."""
-  return (StageConfig(1, 1, 'bottleneck', (4,), (64,)),
-          StageConfig(1, 2, 'basic', (4, 4), (c, 2 * c)),
-          StageConfig(4, 3, 'basic', (4, 4, 4), (c, 2 * c, 4 * c)),
-          StageConfig(3, 4, 'basic', (4, 4, 4, 4), (c, 2 * c, 4 * c, 8 * c)))
+  return (
+    StageConfig(1, 1, 'bottleneck', (4,), (64,)),
+    StageConfig(1, 2, 'basic', (4, 4), (c, 2 * c)),
+    StageConfig(4, 3, 'basic', (4, 4, 4), (c, 2 * c, 4 * c)),
+    StageConfig(3, 4, 'basic', (4, 4, 4, 4), (c, 2 * c, 4 * c, 8 * c)),
+  )
 
 
 # The reference configs: STAGE1..STAGE4 of HRNet-Image-Classification's
 # experiments/cls_hrnet_*.yaml (the same in the segmentation and pose repos, and
 # timm's `cfg_cls`). Fields: modules, branches, block, blocks and planes per branch.
 STAGES = {
-    'w18_small_v1': (StageConfig(1, 1, 'bottleneck', (1,), (32,)),
-                     StageConfig(1, 2, 'basic', (2, 2), (16, 32)),
-                     StageConfig(1, 3, 'basic', (2, 2, 2), (16, 32, 64)),
-                     StageConfig(1, 4, 'basic', (2, 2, 2, 2), (16, 32, 64, 128))),
-    'w18_small_v2': (StageConfig(1, 1, 'bottleneck', (2,), (64,)),
-                     StageConfig(1, 2, 'basic', (2, 2), (18, 36)),
-                     StageConfig(3, 3, 'basic', (2, 2, 2), (18, 36, 72)),
-                     StageConfig(2, 4, 'basic', (2, 2, 2, 2), (18, 36, 72, 144))),
-    **{f'w{c}': _wide(c) for c in (18, 30, 32, 40, 44, 48, 64)},
+  'w18_small_v1': (
+    StageConfig(1, 1, 'bottleneck', (1,), (32,)),
+    StageConfig(1, 2, 'basic', (2, 2), (16, 32)),
+    StageConfig(1, 3, 'basic', (2, 2, 2), (16, 32, 64)),
+    StageConfig(1, 4, 'basic', (2, 2, 2, 2), (16, 32, 64, 128)),
+  ),
+  'w18_small_v2': (
+    StageConfig(1, 1, 'bottleneck', (2,), (64,)),
+    StageConfig(1, 2, 'basic', (2, 2), (18, 36)),
+    StageConfig(3, 3, 'basic', (2, 2, 2), (18, 36, 72)),
+    StageConfig(2, 4, 'basic', (2, 2, 2, 2), (18, 36, 72, 144)),
+  ),
+  **{f'w{c}': _wide(c) for c in (18, 30, 32, 40, 44, 48, 64)},
 }
 
 # He et al. 2015 ("Delving deep into rectifiers") with fan-out: cls_hrnet.init_weights.
@@ -122,16 +128,25 @@ def check_stages(stages: Sequence[StageConfig]) -> None:
   for s, cfg in enumerate(stages, start=1):
     sizes = {cfg.num_branches, len(cfg.num_blocks), len(cfg.num_channels)}
     if sizes != {s} or cfg.block not in BLOCKS:
-      raise ValueError(f'stage {s} must have {s} branches, one num_blocks and '
-                       f'num_channels entry each, block in {tuple(BLOCKS)}: got {cfg}')
+      raise ValueError(
+        f'stage {s} must have {s} branches, one num_blocks and '
+        f'num_channels entry each, block in {tuple(BLOCKS)}: got {cfg}'
+      )
 
 
 def conv_and_norm(train: bool, kernel_init, dtype: Any, param_dtype: Any):
   """The `conv` and `norm` partials every HRNet layer is built from."""
-  conv = partial(Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype,
-                 param_dtype=param_dtype)
-  norm = partial(BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                 dtype=dtype, param_dtype=param_dtype)
+  conv = partial(
+    Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype, param_dtype=param_dtype
+  )
+  norm = partial(
+    BatchNorm,
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=1e-5,
+    dtype=dtype,
+    param_dtype=param_dtype,
+  )
   return conv, norm
 
 
@@ -155,15 +170,30 @@ class HRNetBackbone(nn.Module):
       x = nn.relu(self.norm(name=f'bn{k}')(x))
     feats['stem'] = x
     stage1 = self.stages[0]
-    y = Branch(stage1.block, stage1.num_blocks[0], stage1.num_channels[0], self.conv,
-               self.norm, name='layer1')(x)
+    y = Branch(
+      stage1.block,
+      stage1.num_blocks[0],
+      stage1.num_channels[0],
+      self.conv,
+      self.norm,
+      name='layer1',
+    )(x)
     ys = feats['layer1'] = [y]
     for s, cfg in enumerate(self.stages[1:], start=2):
       channels = tuple(c * BLOCKS[cfg.block].expansion for c in cfg.num_channels)
       xs = Transition(channels, self.conv, self.norm, name=f'transition{s - 1}')(ys)
-      xs = Stage(cfg.num_modules, cfg.block, cfg.num_blocks, cfg.num_channels, self.conv,
-                 self.norm, self.upsample, self.align_corners,
-                 self.multi_scale_output or s < len(self.stages), name=f'stage{s}')(xs)
+      xs = Stage(
+        cfg.num_modules,
+        cfg.block,
+        cfg.num_blocks,
+        cfg.num_channels,
+        self.conv,
+        self.norm,
+        self.upsample,
+        self.align_corners,
+        self.multi_scale_output or s < len(self.stages),
+        name=f'stage{s}',
+      )(xs)
       ys = feats[f'stage{s}'] = xs
     return feats
 
@@ -184,18 +214,24 @@ class ClassificationHead(nn.Module):
   def __call__(self, streams):
     y = None
     for i, x in enumerate(streams):
-      x = Branch('bottleneck', 1, self.head_planes[i], self.conv, self.norm,
-                 name=f'incre_{i}')(x)
+      x = Branch('bottleneck', 1, self.head_planes[i], self.conv, self.norm, name=f'incre_{i}')(x)
       if y is not None:
-        y = ConvBNChain((x.shape[-1],), 3, 2, self.conv, self.norm, use_bias=True,
-                        name=f'downsamp_{i - 1}')(y)
+        y = ConvBNChain(
+          (x.shape[-1],), 3, 2, self.conv, self.norm, use_bias=True, name=f'downsamp_{i - 1}'
+        )(y)
       y = x if y is None else x + y
-    y = ConvBNChain((self.num_features,), 1, 1, self.conv, self.norm, use_bias=True,
-                    name='final_layer')(y)
+    y = ConvBNChain(
+      (self.num_features,), 1, 1, self.conv, self.norm, use_bias=True, name='final_layer'
+    )(y)
     y = jnp.mean(y, axis=(1, 2))
-    return nn.Dense(self.num_classes, kernel_init=dense_init,
-                    bias_init=torch_bias_init(y.shape[-1]), dtype=self.dtype,
-                    param_dtype=self.param_dtype, name='classifier')(y)
+    return nn.Dense(
+      self.num_classes,
+      kernel_init=dense_init,
+      bias_init=torch_bias_init(y.shape[-1]),
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='classifier',
+    )(y)
 
 
 class SegmentationHead(nn.Module):
@@ -211,12 +247,16 @@ class SegmentationHead(nn.Module):
   def __call__(self, streams):
     size = streams[0].shape[1:3]
     x = jnp.concatenate(
-        [streams[0]] + [resize_bilinear(s, size, self.align_corners) for s in streams[1:]],
-        axis=-1)
-    x = ConvBNChain((x.shape[-1],), 1, 1, self.conv, self.norm, use_bias=True,
-                    name='last_layer')(x)
-    return self.conv(self.num_classes, (1, 1), use_bias=True,
-                     bias_init=torch_bias_init(x.shape[-1]), name='classifier')(x)
+      [streams[0]] + [resize_bilinear(s, size, self.align_corners) for s in streams[1:]], axis=-1
+    )
+    x = ConvBNChain((x.shape[-1],), 1, 1, self.conv, self.norm, use_bias=True, name='last_layer')(x)
+    return self.conv(
+      self.num_classes,
+      (1, 1),
+      use_bias=True,
+      bias_init=torch_bias_init(x.shape[-1]),
+      name='classifier',
+    )(x)
 
 
 class PoseHead(nn.Module):
@@ -227,8 +267,9 @@ class PoseHead(nn.Module):
 
   @nn.compact
   def __call__(self, streams):
-    return self.conv(self.num_joints, (1, 1), use_bias=True,
-                     bias_init=nn.initializers.zeros, name='final_layer')(streams[0])
+    return self.conv(
+      self.num_joints, (1, 1), use_bias=True, bias_init=nn.initializers.zeros, name='final_layer'
+    )(streams[0])
 
 
 class HRNet(nn.Module):
@@ -244,13 +285,20 @@ class HRNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool, return_features: bool = False):
-    conv, norm = conv_and_norm(train, conv_init_classification, self.dtype,
-                               self.param_dtype)
-    feats = HRNetBackbone(self.stages, conv, norm, self.stem_width,
-                          name='backbone')(x.astype(self.dtype))
-    logits = ClassificationHead(self.num_classes, conv, norm, self.head_planes,
-                                self.num_features, self.dtype, self.param_dtype,
-                                name='head')(feats['stage4'])
+    conv, norm = conv_and_norm(train, conv_init_classification, self.dtype, self.param_dtype)
+    feats = HRNetBackbone(self.stages, conv, norm, self.stem_width, name='backbone')(
+      x.astype(self.dtype)
+    )
+    logits = ClassificationHead(
+      self.num_classes,
+      conv,
+      norm,
+      self.head_planes,
+      self.num_features,
+      self.dtype,
+      self.param_dtype,
+      name='head',
+    )(feats['stage4'])
     feats['logits'] = logits.astype(jnp.float32)
     return feats if return_features else feats['logits']
 
@@ -268,10 +316,12 @@ class HRNetV2Seg(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool, return_features: bool = False):
     conv, norm = conv_and_norm(train, conv_init_dense, self.dtype, self.param_dtype)
-    feats = HRNetBackbone(self.stages, conv, norm, self.stem_width, 'bilinear',
-                          self.align_corners, name='backbone')(x.astype(self.dtype))
-    logits = SegmentationHead(self.num_classes, conv, norm, self.align_corners,
-                              name='head')(feats['stage4'])
+    feats = HRNetBackbone(
+      self.stages, conv, norm, self.stem_width, 'bilinear', self.align_corners, name='backbone'
+    )(x.astype(self.dtype))
+    logits = SegmentationHead(self.num_classes, conv, norm, self.align_corners, name='head')(
+      feats['stage4']
+    )
     feats['logits'] = logits.astype(jnp.float32)
     return feats if return_features else feats['logits']
 
@@ -288,19 +338,22 @@ class PoseHRNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool, return_features: bool = False):
     conv, norm = conv_and_norm(train, conv_init_dense, self.dtype, self.param_dtype)
-    feats = HRNetBackbone(self.stages, conv, norm, self.stem_width,
-                          multi_scale_output=False, name='backbone')(x.astype(self.dtype))
+    feats = HRNetBackbone(
+      self.stages, conv, norm, self.stem_width, multi_scale_output=False, name='backbone'
+    )(x.astype(self.dtype))
     heatmaps = PoseHead(self.num_classes, conv, name='head')(feats['stage4'])
     feats['logits'] = heatmaps.astype(jnp.float32)
     return feats if return_features else feats['logits']
 
 
 MODELS = {
-    # HRNet-C, ImageNet (HRNet-Image-Classification README; timm hrnet_w18_small is v1).
-    **{f'hrnet_{v}': partial(HRNet, stages=STAGES[v]) for v in STAGES},
-    # HRNetV2 segmentation (HRNet-Semantic-Segmentation, Cityscapes).
-    **{f'hrnet_seg_{v}': partial(HRNetV2Seg, stages=STAGES[v])
-       for v in ('w18_small_v1', 'w18_small_v2', 'w48')},
-    # Pose (deep-high-resolution-net, COCO keypoints).
-    **{f'hrnet_pose_{v}': partial(PoseHRNet, stages=STAGES[v]) for v in ('w32', 'w48')},
+  # HRNet-C, ImageNet (HRNet-Image-Classification README; timm hrnet_w18_small is v1).
+  **{f'hrnet_{v}': partial(HRNet, stages=STAGES[v]) for v in STAGES},
+  # HRNetV2 segmentation (HRNet-Semantic-Segmentation, Cityscapes).
+  **{
+    f'hrnet_seg_{v}': partial(HRNetV2Seg, stages=STAGES[v])
+    for v in ('w18_small_v1', 'w18_small_v2', 'w48')
+  },
+  # Pose (deep-high-resolution-net, COCO keypoints).
+  **{f'hrnet_pose_{v}': partial(PoseHRNet, stages=STAGES[v]) for v in ('w32', 'w48')},
 }

@@ -30,7 +30,7 @@ def torch_bias_init(fan_in: int):
 
   The HRNet repositories initialise only the weights, so their biased layers keep it.
   """
-  limit = fan_in ** -0.5
+  limit = fan_in**-0.5
 
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -limit, limit)
@@ -38,14 +38,14 @@ def torch_bias_init(fan_in: int):
   return init
 
 
-def _conv(conv: ModuleDef, x, features: int, kernel: int, strides: int, name: str,
-          use_bias: bool = False):
+def _conv(
+  conv: ModuleDef, x, features: int, kernel: int, strides: int, name: str, use_bias: bool = False
+):
   """A kxk convolution with PyTorch's padding k // 2 (and its default bias init)."""
   bias = {}
   if use_bias:
     bias = dict(use_bias=True, bias_init=torch_bias_init(kernel * kernel * x.shape[-1]))
-  return conv(features, (kernel, kernel), strides, padding=kernel // 2, name=name,
-              **bias)(x)
+  return conv(features, (kernel, kernel), strides, padding=kernel // 2, name=name, **bias)(x)
 
 
 class ConvBNChain(nn.Module):
@@ -66,8 +66,7 @@ class ConvBNChain(nn.Module):
   @nn.compact
   def __call__(self, x):
     for k, features in enumerate(self.features):
-      x = _conv(self.conv, x, features, self.kernel, self.strides, f'conv_{k}',
-                self.use_bias)
+      x = _conv(self.conv, x, features, self.kernel, self.strides, f'conv_{k}', self.use_bias)
       x = self.norm(name=f'bn_{k}')(x)
       if self.relu_last or k < len(self.features) - 1:
         x = nn.relu(x)
@@ -164,8 +163,10 @@ class HighResolutionModule(nn.Module):
 
   @nn.compact
   def __call__(self, xs: Sequence[jax.Array]) -> list[jax.Array]:
-    xs = [Branch(self.block, n, planes, self.conv, self.norm, name=f'branch_{b}')(x)
-          for b, (x, n, planes) in enumerate(zip(xs, self.num_blocks, self.planes))]
+    xs = [
+      Branch(self.block, n, planes, self.conv, self.norm, name=f'branch_{b}')(x)
+      for b, (x, n, planes) in enumerate(zip(xs, self.num_blocks, self.planes))
+    ]
     if len(xs) == 1:
       return xs
     fused = []
@@ -181,19 +182,21 @@ class HighResolutionModule(nn.Module):
     """Stream j's contribution to stream i (`target` gives the size and channels)."""
     c_i, c_j = target.shape[-1], x.shape[-1]
     if j > i:
-      y = ConvBNChain((c_i,), 1, 1, self.conv, self.norm, relu_last=False,
-                      name=f'fuse_{i}_{j}')(x)
+      y = ConvBNChain((c_i,), 1, 1, self.conv, self.norm, relu_last=False, name=f'fuse_{i}_{j}')(x)
       if self.upsample == 'bilinear':
         return resize_bilinear(y, target.shape[1:3], self.align_corners)
       y = upsample_nearest(y, 2 ** (j - i))
       if y.shape[1:3] != target.shape[1:3]:
-        raise ValueError(f'stream {j} upsampled to {y.shape[1:3]}, stream {i} is '
-                         f'{target.shape[1:3]}: nearest fusion needs input sides that '
-                         'are multiples of 32')
+        raise ValueError(
+          f'stream {j} upsampled to {y.shape[1:3]}, stream {i} is '
+          f'{target.shape[1:3]}: nearest fusion needs input sides that '
+          'are multiples of 32'
+        )
       return y
     features = (c_j,) * (i - j - 1) + (c_i,)
-    return ConvBNChain(features, 3, 2, self.conv, self.norm, relu_last=False,
-                       name=f'fuse_{i}_{j}')(x)
+    return ConvBNChain(features, 3, 2, self.conv, self.norm, relu_last=False, name=f'fuse_{i}_{j}')(
+      x
+    )
 
 
 class Stage(nn.Module):
@@ -213,9 +216,17 @@ class Stage(nn.Module):
   def __call__(self, xs: Sequence[jax.Array]) -> list[jax.Array]:
     for m in range(self.num_modules):
       last = m == self.num_modules - 1
-      xs = HighResolutionModule(self.block, self.num_blocks, self.planes, self.conv,
-                                self.norm, self.upsample, self.align_corners,
-                                self.multi_scale_output or not last, name=f'module_{m}')(xs)
+      xs = HighResolutionModule(
+        self.block,
+        self.num_blocks,
+        self.planes,
+        self.conv,
+        self.norm,
+        self.upsample,
+        self.align_corners,
+        self.multi_scale_output or not last,
+        name=f'module_{m}',
+      )(xs)
     return xs
 
 

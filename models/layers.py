@@ -20,13 +20,11 @@ negated map, [0, -30, -30, 0] (`cross_correlate` and `convolve` below; tested in
 tests/test_inspect.py).
 """
 
-
 import jax
 import jax.numpy as jnp
 
 
-def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 2.0):
+def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
   """Local response normalization across channels, as `torch.nn.LocalResponseNorm`.
 
   b_c = a_c / (k + alpha / size * sum_{c' in window(c)} a_{c'}^2) ** beta, the window
@@ -37,7 +35,7 @@ def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.7
   sq = jnp.square(x.astype(jnp.float32))
   c = x.shape[-1]
   padded = jnp.pad(sq, [(0, 0)] * (x.ndim - 1) + [(size // 2, (size - 1) // 2)])
-  window_sum = sum(padded[..., i:i + c] for i in range(size))
+  window_sum = sum(padded[..., i : i + c] for i in range(size))
   return (x / (k + alpha / size * window_sum) ** beta).astype(x.dtype)
 
 
@@ -56,8 +54,13 @@ def cross_correlate(x, kernel, padding: str = 'VALID'):
   else:
     groups = 1
   return jax.lax.conv_general_dilated(
-      x, kernel.astype(x.dtype), (1, 1), padding, feature_group_count=groups,
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    x,
+    kernel.astype(x.dtype),
+    (1, 1),
+    padding,
+    feature_group_count=groups,
+    dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+  )
 
 
 def convolve(x, kernel, padding: str = 'VALID'):

@@ -42,10 +42,22 @@ from models.pooling import max_pool
 
 # Table I of the paper: which S2 maps (columns) feed each C3 map.
 C3_TABLE = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
-    (0, 1, 2, 3, 4, 5),
+  (0, 1, 2),
+  (1, 2, 3),
+  (2, 3, 4),
+  (3, 4, 5),
+  (4, 5, 0),
+  (5, 0, 1),
+  (0, 1, 2, 3),
+  (1, 2, 3, 4),
+  (2, 3, 4, 5),
+  (3, 4, 5, 0),
+  (4, 5, 0, 1),
+  (5, 0, 1, 2),
+  (0, 1, 3, 4),
+  (1, 2, 4, 5),
+  (0, 2, 3, 5),
+  (0, 1, 2, 3, 4, 5),
 )
 
 
@@ -73,8 +85,7 @@ class Subsampling(nn.Module):
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
-    coeff = self.param('coefficient', nn.initializers.constant(0.25), (c,),
-                       self.param_dtype)
+    coeff = self.param('coefficient', nn.initializers.constant(0.25), (c,), self.param_dtype)
     bias = self.param('bias', nn.initializers.zeros, (c,), self.param_dtype)
     x = nn.avg_pool(x, (2, 2), strides=(2, 2)) * 4.0
     return x * coeff.astype(self.dtype) + bias.astype(self.dtype)
@@ -107,8 +118,12 @@ class PartialConv(nn.Module):
     placement[np.arange(len(in_idx)), in_idx, out_idx] = 1.0
     dense = jnp.einsum('hwc,cio->hwio', kernel, jnp.asarray(placement, kernel.dtype))
     y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), dense.astype(self.dtype), (1, 1), 'VALID',
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      x.astype(self.dtype),
+      dense.astype(self.dtype),
+      (1, 1),
+      'VALID',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+    )
     return y + bias.astype(self.dtype)
 
   @nn.nowrap
@@ -159,23 +174,39 @@ class LeNet5(nn.Module):
   def __call__(self, x, *, train: bool):
     del train  # No dropout or batch statistics in LeNet-5.
     conv = lambda f, name: Conv(  # noqa: E731
-        f, (5, 5), padding='VALID', dtype=self.dtype, param_dtype=self.param_dtype,
-        kernel_init=fan_in_normal(), name=name)
+      f,
+      (5, 5),
+      padding='VALID',
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      kernel_init=fan_in_normal(),
+      name=name,
+    )
     x = x.astype(self.dtype)
     x = scaled_tanh(conv(6, 'C1')(x))
     x = scaled_tanh(Subsampling(self.dtype, self.param_dtype, name='S2')(x))
-    x = scaled_tanh(PartialConv(16, C3_TABLE, dtype=self.dtype,
-                                param_dtype=self.param_dtype, name='C3')(x))
+    x = scaled_tanh(
+      PartialConv(16, C3_TABLE, dtype=self.dtype, param_dtype=self.param_dtype, name='C3')(x)
+    )
     x = scaled_tanh(Subsampling(self.dtype, self.param_dtype, name='S4')(x))
     x = scaled_tanh(conv(120, 'C5')(x))
     x = x.reshape((x.shape[0], -1))
-    x = scaled_tanh(nn.Dense(84, dtype=self.dtype, param_dtype=self.param_dtype,
-                             kernel_init=fan_in_normal(), name='F6')(x))
+    x = scaled_tanh(
+      nn.Dense(
+        84, dtype=self.dtype, param_dtype=self.param_dtype, kernel_init=fan_in_normal(), name='F6'
+      )(x)
+    )
     if self.output == 'rbf':
-      return EuclideanRBF(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                          name='output')(x)
-    return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                    kernel_init=fan_in_normal(), name='output')(x).astype(jnp.float32)
+      return EuclideanRBF(
+        self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name='output'
+      )(x)
+    return nn.Dense(
+      self.num_classes,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      kernel_init=fan_in_normal(),
+      name='output',
+    )(x).astype(jnp.float32)
 
 
 class LeNet5Modern(nn.Module):
@@ -189,13 +220,18 @@ class LeNet5Modern(nn.Module):
   def __call__(self, x, *, train: bool):
     del train
     dense = lambda f, name: nn.Dense(  # noqa: E731
-        f, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+      f, dtype=self.dtype, param_dtype=self.param_dtype, name=name
+    )
     x = x.astype(self.dtype)
-    x = nn.relu(Conv(6, (5, 5), padding='VALID', dtype=self.dtype,
-                     param_dtype=self.param_dtype, name='C1')(x))
+    x = nn.relu(
+      Conv(6, (5, 5), padding='VALID', dtype=self.dtype, param_dtype=self.param_dtype, name='C1')(x)
+    )
     x = max_pool(x, 2, 2)
-    x = nn.relu(Conv(16, (5, 5), padding='VALID', dtype=self.dtype,
-                     param_dtype=self.param_dtype, name='C3')(x))
+    x = nn.relu(
+      Conv(16, (5, 5), padding='VALID', dtype=self.dtype, param_dtype=self.param_dtype, name='C3')(
+        x
+      )
+    )
     x = max_pool(x, 2, 2)
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(dense(120, 'C5')(x))
@@ -204,7 +240,7 @@ class LeNet5Modern(nn.Module):
 
 
 MODELS = {
-    'lenet5': LeNet5,
-    'lenet5_modern': LeNet5Modern,
-    'lenet5_softmax': functools.partial(LeNet5, output='softmax'),
+  'lenet5': LeNet5,
+  'lenet5_modern': LeNet5Modern,
+  'lenet5_softmax': functools.partial(LeNet5, output='softmax'),
 }

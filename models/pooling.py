@@ -34,8 +34,13 @@ def _ceil_extra(size: int, window: int, stride: int, pad: int) -> int:
   return (ceil_out - floor_out) * stride
 
 
-def max_pool(x, window: int | Sequence[int], stride: int | Sequence[int],
-             padding: int = 0, ceil_mode: bool = False):
+def max_pool(
+  x,
+  window: int | Sequence[int],
+  stride: int | Sequence[int],
+  padding: int = 0,
+  ceil_mode: bool = False,
+):
   """2-D max pooling with PyTorch's `MaxPool2d(window, stride, padding, ceil_mode)`.
 
   See the module docstring: `nn.max_pool` or, under the 'cpu' backward, `max_pool_2d`.
@@ -86,17 +91,28 @@ def _pool_taps(x, window, stride, padding, ceil_mode):
   _, h, w, _ = x.shape
   eh = _ceil_extra(h, kh, sh, padding) if ceil_mode else 0
   ew = _ceil_extra(w, kw, sw, padding) if ceil_mode else 0
-  xp = jnp.pad(x, ((0, 0), (padding, padding + eh), (padding, padding + ew), (0, 0)),
-               constant_values=-jnp.inf)
+  xp = jnp.pad(
+    x, ((0, 0), (padding, padding + eh), (padding, padding + ew), (0, 0)), constant_values=-jnp.inf
+  )
   oh = (h + 2 * padding + eh - kh) // sh + 1
   ow = (w + 2 * padding + ew - kw) // sw + 1
-  return jnp.stack([xp[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
-                    for i in range(kh) for j in range(kw)], axis=3)
+  return jnp.stack(
+    [
+      xp[:, i : i + (oh - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw]
+      for i in range(kh)
+      for j in range(kw)
+    ],
+    axis=3,
+  )
 
 
-def max_pool_2d(x, window: int | Sequence[int] = 2,
-                stride: int | Sequence[int] | None = None, padding: int = 0,
-                ceil_mode: bool = False):
+def max_pool_2d(
+  x,
+  window: int | Sequence[int] = 2,
+  stride: int | Sequence[int] | None = None,
+  padding: int = 0,
+  ceil_mode: bool = False,
+):
   """PyTorch's `MaxPool2d(window, stride, padding, ceil_mode)`, with a fast gradient.
 
   Same values and sizes as `models.layers.max_pool` (padding is -inf; ceil mode
@@ -110,9 +126,13 @@ def max_pool_2d(x, window: int | Sequence[int] = 2,
   return _select_max(_pool_taps(x, window, stride, padding, ceil_mode))
 
 
-def max_pool_with_switches(x, window: int | Sequence[int] = 2,
-                           stride: int | Sequence[int] | None = None, padding: int = 0,
-                           ceil_mode: bool = False):
+def max_pool_with_switches(
+  x,
+  window: int | Sequence[int] = 2,
+  stride: int | Sequence[int] | None = None,
+  padding: int = 0,
+  ceil_mode: bool = False,
+):
   """`max_pool_2d` that also returns the switches, as `MaxPool2d(return_indices=True)`.
 
   The switch of an output cell is where its maximum came from: the flat position
@@ -140,9 +160,14 @@ def max_pool_with_switches(x, window: int | Sequence[int] = 2,
   return pooled, (rows * x.shape[2] + cols).astype(jnp.int32)
 
 
-def max_unpool(x, switches, window: int | Sequence[int] = 2,
-               stride: int | Sequence[int] | None = None, padding: int = 0,
-               output_size: Sequence[int] | None = None):
+def max_unpool(
+  x,
+  switches,
+  window: int | Sequence[int] = 2,
+  stride: int | Sequence[int] | None = None,
+  padding: int = 0,
+  output_size: Sequence[int] | None = None,
+):
   """Max unpooling, as PyTorch's `MaxUnpool2d`: values back at their switches.
 
   Output plane position `switches[n, i, j, c]` (flat h * W + w) of channel c gets
@@ -183,5 +208,6 @@ def max_unpool(x, switches, window: int | Sequence[int] = 2,
   flat = jnp.zeros((n, c, big_h * big_w), x.dtype)
   idx = switches.transpose(0, 3, 1, 2).reshape(n, c, h * w)
   flat = flat.at[jnp.arange(n)[:, None, None], jnp.arange(c)[None, :, None], idx].set(
-      x.transpose(0, 3, 1, 2).reshape(n, c, h * w))
+    x.transpose(0, 3, 1, 2).reshape(n, c, h * w)
+  )
   return flat.reshape(n, c, big_h, big_w).transpose(0, 2, 3, 1)

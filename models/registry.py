@@ -14,20 +14,21 @@ from models import alexnet, deconvnet, googlenet, hrnet, lenet, resnet, u2net, u
 from train_lib.errors import UserError
 
 MODELS: dict[str, Any] = {
-    **lenet.MODELS,
-    **alexnet.MODELS,
-    **vgg.MODELS,
-    **googlenet.MODELS,
-    **resnet.MODELS,
-    **hrnet.MODELS,
-    **unet.MODELS,
-    **deconvnet.MODELS,
-    **u2net.MODELS,
+  **lenet.MODELS,
+  **alexnet.MODELS,
+  **vgg.MODELS,
+  **googlenet.MODELS,
+  **resnet.MODELS,
+  **hrnet.MODELS,
+  **unet.MODELS,
+  **deconvnet.MODELS,
+  **u2net.MODELS,
 }
 
 
-def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int,
-                 half_precision: bool = False) -> nn.Module:
+def create_model(
+  model_config: ml_collections.ConfigDict, *, num_classes: int, half_precision: bool = False
+) -> nn.Module:
   """Builds the model named by `model_config.name`.
 
   Args:
@@ -42,8 +43,8 @@ def create_model(model_config: ml_collections.ConfigDict, *, num_classes: int,
   kwargs = dict(model_config.to_dict())
   name = kwargs.pop('name')
   if name not in MODELS:
-    raise UserError(f"unknown model '{name}'; valid names: {', '.join(sorted(MODELS))} "
-                    '(set --config.model.name)')
+    raise UserError(
+      f"unknown model '{name}'; valid names: {', '.join(sorted(MODELS))} (set --config.model.name)"
+    )
   dtype = jnp.bfloat16 if half_precision else jnp.float32
-  return MODELS[name](num_classes=num_classes, dtype=dtype, param_dtype=jnp.float32,
-                      **kwargs)
+  return MODELS[name](num_classes=num_classes, dtype=dtype, param_dtype=jnp.float32, **kwargs)

@@ -36,8 +36,9 @@ def conv_output_size(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
   return (i + 2 * p - k - (k - 1) * (d - 1)) // s + 1
 
 
-def conv_transpose_output_size(i: int, k: int, s: int = 1, p: int = 0,
-                               output_padding: int = 0, d: int = 1) -> int:
+def conv_transpose_output_size(
+  i: int, k: int, s: int = 1, p: int = 0, output_padding: int = 0, d: int = 1
+) -> int:
   """Output size of PyTorch's `ConvTranspose2d` (relations 8-14 with d = 1).
 
   o' = (i' - 1)s - 2p + d(k - 1) + output_padding + 1. It inverts `conv_output_size`
@@ -60,8 +61,9 @@ def _subpixel_kernel(kernel, strides, dilation):
   are one convolution with s * s * out output channels, followed by depth-to-space.
   """
   (sh, sw), (dh, dw) = strides, dilation
-  kernel = jax.lax.pad(kernel, jnp.zeros((), kernel.dtype),
-                       ((0, 0, dh - 1), (0, 0, dw - 1), (0, 0, 0), (0, 0, 0)))
+  kernel = jax.lax.pad(
+    kernel, jnp.zeros((), kernel.dtype), ((0, 0, dh - 1), (0, 0, dw - 1), (0, 0, 0), (0, 0, 0))
+  )
   kh, kw, cin, cout = kernel.shape  # the dilated kernel: zeros between the taps
   qh, qw = -(-kh // sh), -(-kw // sw)
   kernel = jnp.pad(kernel, ((0, qh * sh - kh), (0, qw * sw - kw), (0, 0), (0, 0)))
@@ -79,10 +81,14 @@ def _subpixel_geometry(i, k, s, p, a, d):
   return (lo, hi), p - first * s, o
 
 
-def conv_transpose(x, kernel, strides: int | Sequence[int] = 1,
-                   padding: int | Sequence[int] = 0,
-                   output_padding: int | Sequence[int] = 0,
-                   dilation: int | Sequence[int] = 1):
+def conv_transpose(
+  x,
+  kernel,
+  strides: int | Sequence[int] = 1,
+  padding: int | Sequence[int] = 0,
+  output_padding: int | Sequence[int] = 0,
+  dilation: int | Sequence[int] = 1,
+):
   """Transposed convolution with PyTorch's `ConvTranspose2d` semantics, fast on CPU.
 
   Every input pixel x[n] is scattered through the kernel: y[n s + j d - p] +=
@@ -115,18 +121,20 @@ def conv_transpose(x, kernel, strides: int | Sequence[int] = 1,
   """
   s, p, a, d = (_pair(v) for v in (strides, padding, output_padding, dilation))
   k = kernel.shape[:2]
-  geometry = [_subpixel_geometry(x.shape[1 + j], k[j], s[j], p[j], a[j], d[j])
-              for j in range(2)]
+  geometry = [_subpixel_geometry(x.shape[1 + j], k[j], s[j], p[j], a[j], d[j]) for j in range(2)]
   (pad_h, off_h, oh), (pad_w, off_w, ow) = geometry
   sub = _subpixel_kernel(kernel, s, d)
-  conv = functools.partial(jax.lax.conv_general_dilated, rhs=sub, window_strides=(1, 1),
-                           dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  conv = functools.partial(
+    jax.lax.conv_general_dilated,
+    rhs=sub,
+    window_strides=(1, 1),
+    dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+  )
   if s == (1, 1):  # a plain convolution with the flipped kernel
-    return conv(x, padding=(pad_h, pad_w))[:, off_h:off_h + oh, off_w:off_w + ow]
+    return conv(x, padding=(pad_h, pad_w))[:, off_h : off_h + oh, off_w : off_w + ow]
   # Padding (or cropping) as an op of its own: the backward pass of the sub-pixel conv
   # with the padding inside it was ~8x slower on XLA:CPU.
-  x = jax.lax.pad(x, jnp.zeros((), x.dtype),
-                  ((0, 0, 0), (*pad_h, 0), (*pad_w, 0), (0, 0, 0)))
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pad_h, 0), (*pad_w, 0), (0, 0, 0)))
   if sub.shape[:2] == (1, 1):  # kernel <= stride: a matmul, whose gradient is fast too
     z = jnp.einsum('nhwi,io->nhwo', x, sub[0, 0])
   else:
@@ -135,13 +143,17 @@ def conv_transpose(x, kernel, strides: int | Sequence[int] = 1,
   cout = kernel.shape[-1]
   z = z.reshape(n, lh, lw, s[0], s[1], cout).transpose(0, 1, 3, 2, 4, 5)
   z = z.reshape(n, lh * s[0], lw * s[1], cout)  # depth-to-space
-  return z[:, off_h:off_h + oh, off_w:off_w + ow]
+  return z[:, off_h : off_h + oh, off_w : off_w + ow]
 
 
-def conv_transpose_lax(x, kernel, strides: int | Sequence[int] = 1,
-                       padding: int | Sequence[int] = 0,
-                       output_padding: int | Sequence[int] = 0,
-                       dilation: int | Sequence[int] = 1):
+def conv_transpose_lax(
+  x,
+  kernel,
+  strides: int | Sequence[int] = 1,
+  padding: int | Sequence[int] = 0,
+  output_padding: int | Sequence[int] = 0,
+  dilation: int | Sequence[int] = 1,
+):
   """`conv_transpose` through `jax.lax.conv_transpose` (the reference; slow backward).
 
   lax dilates the input by s and correlates it with the kernel as given, padding the
@@ -152,8 +164,9 @@ def conv_transpose_lax(x, kernel, strides: int | Sequence[int] = 1,
   s, p, a, d = (_pair(v) for v in (strides, padding, output_padding, dilation))
   k = kernel.shape[:2]
   pads = [(d[j] * (k[j] - 1) - p[j], d[j] * (k[j] - 1) - p[j] + a[j]) for j in range(2)]
-  return jax.lax.conv_transpose(x, kernel[::-1, ::-1], s, pads, rhs_dilation=d,
-                                dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return jax.lax.conv_transpose(
+    x, kernel[::-1, ::-1], s, pads, rhs_dilation=d, dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
 
 
 class ConvTranspose2d(nn.Module):
@@ -178,11 +191,18 @@ class ConvTranspose2d(nn.Module):
   @nn.compact
   def __call__(self, x):
     kh, kw = _pair(self.kernel_size)
-    kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features),
-                        self.param_dtype)
+    kernel = self.param(
+      'kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features), self.param_dtype
+    )
     fn = {'fast': conv_transpose, 'lax': conv_transpose_lax}[self.impl]
-    y = fn(x.astype(self.dtype), kernel.astype(self.dtype), self.strides, self.padding,
-           self.output_padding, self.kernel_dilation)
+    y = fn(
+      x.astype(self.dtype),
+      kernel.astype(self.dtype),
+      self.strides,
+      self.padding,
+      self.output_padding,
+      self.kernel_dilation,
+    )
     if self.use_bias:
       bias = self.param('bias', self.bias_init, (self.features,), self.param_dtype)
       y = y + bias.astype(self.dtype)
@@ -231,13 +251,13 @@ def _apply_rows(x, axis: int, m: np.ndarray):
     return jnp.moveaxis(y, 0, axis)
   shape = [1] * x.ndim
   shape[axis] = m.shape[0]
-  y = jnp.zeros(x.shape[:axis] + (m.shape[0],) + x.shape[axis + 1:], x.dtype)
+  y = jnp.zeros(x.shape[:axis] + (m.shape[0],) + x.shape[axis + 1 :], x.dtype)
   for t in range(nonzeros.max()):
-    cols = np.array([np.flatnonzero(row)[min(t, n - 1)] if n else 0
-                     for row, n in zip(m, nonzeros)])
+    cols = np.array([np.flatnonzero(row)[min(t, n - 1)] if n else 0 for row, n in zip(m, nonzeros)])
     weights = np.where(t < nonzeros, m[np.arange(m.shape[0]), cols], 0.0)
-    y = y + (jnp.take(x, cols, axis=axis, mode='clip')
-             * jnp.asarray(weights, x.dtype).reshape(shape))
+    y = y + (
+      jnp.take(x, cols, axis=axis, mode='clip') * jnp.asarray(weights, x.dtype).reshape(shape)
+    )
   return y
 
 

@@ -47,11 +47,11 @@ from models.pooling import max_pool
 
 # Table 1: depth -> (block, blocks per stage).
 IMAGENET_STAGES = {
-    18: ('basic', (2, 2, 2, 2)),
-    34: ('basic', (3, 4, 6, 3)),
-    50: ('bottleneck', (3, 4, 6, 3)),
-    101: ('bottleneck', (3, 4, 23, 3)),
-    152: ('bottleneck', (3, 8, 36, 3)),
+  18: ('basic', (2, 2, 2, 2)),
+  34: ('basic', (3, 4, 6, 3)),
+  50: ('bottleneck', (3, 4, 6, 3)),
+  101: ('bottleneck', (3, 4, 23, 3)),
+  152: ('bottleneck', (3, 8, 36, 3)),
 }
 
 # Section 4.2: depth 6n+2 -> n, the BasicBlocks per stage.
@@ -74,26 +74,43 @@ def _uniform(limit: float):
   return init
 
 
-def conv(features: int, kernel: int, strides: int, name: str, dtype: Any,
-         param_dtype: Any) -> nn.Conv:
+def conv(
+  features: int, kernel: int, strides: int, name: str, dtype: Any, param_dtype: Any
+) -> nn.Conv:
   """A bias-free kxk convolution padded by k // 2 on every side, as PyTorch's."""
   p = kernel // 2
-  return Conv(features, (kernel, kernel), (strides, strides), padding=((p, p), (p, p)),
-              use_bias=False, kernel_init=conv_init, dtype=dtype,
-              param_dtype=param_dtype, name=name)
+  return Conv(
+    features,
+    (kernel, kernel),
+    (strides, strides),
+    padding=((p, p), (p, p)),
+    use_bias=False,
+    kernel_init=conv_init,
+    dtype=dtype,
+    param_dtype=param_dtype,
+    name=name,
+  )
 
 
-def batch_norm(train: bool, name: str, dtype: Any, param_dtype: Any,
-               zero_scale: bool = False) -> BatchNorm:
+def batch_norm(
+  train: bool, name: str, dtype: Any, param_dtype: Any, zero_scale: bool = False
+) -> BatchNorm:
   """BatchNorm with PyTorch's defaults (momentum 0.1 there, 0.9 here; eps 1e-5)."""
   scale_init = nn.initializers.zeros if zero_scale else nn.initializers.ones
-  return BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                   scale_init=scale_init, dtype=dtype, param_dtype=param_dtype,
-                   name=name)
+  return BatchNorm(
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=1e-5,
+    scale_init=scale_init,
+    dtype=dtype,
+    param_dtype=param_dtype,
+    name=name,
+  )
 
 
-def shortcut(x, features: int, strides: int, option: str, train: bool, dtype: Any,
-             param_dtype: Any):
+def shortcut(
+  x, features: int, strides: int, option: str, train: bool, dtype: Any, param_dtype: Any
+):
   """The block's shortcut branch (section 3.3); `None` when there is none ('none').
 
   Called inside the block's compact method, so the projection's layers are the
@@ -169,21 +186,35 @@ class Bottleneck(nn.Module):
 BLOCKS = {'basic': BasicBlock, 'bottleneck': Bottleneck}
 
 
-def stage(x, block: type[nn.Module], num_blocks: int, features: int, strides: int,
-          name: str, train: bool, **block_kwargs):
+def stage(
+  x,
+  block: type[nn.Module],
+  num_blocks: int,
+  features: int,
+  strides: int,
+  name: str,
+  train: bool,
+  **block_kwargs,
+):
   """`num_blocks` blocks named `{name}_0`, `{name}_1` ...; the first one downsamples."""
   for j in range(num_blocks):
-    x = block(features, strides if j == 0 else 1, name=f'{name}_{j}',
-              **block_kwargs)(x, train=train)
+    x = block(features, strides if j == 0 else 1, name=f'{name}_{j}', **block_kwargs)(
+      x, train=train
+    )
   return x
 
 
 def classifier(x, num_classes: int, dtype: Any, param_dtype: Any):
   """Global average pooling and the fully connected `fc`; returns (pooled, logits)."""
   pooled = jnp.mean(x, axis=(1, 2))
-  logits = nn.Dense(num_classes, kernel_init=dense_init,
-                    bias_init=_uniform(pooled.shape[-1] ** -0.5), dtype=dtype,
-                    param_dtype=param_dtype, name='fc')(pooled)
+  logits = nn.Dense(
+    num_classes,
+    kernel_init=dense_init,
+    bias_init=_uniform(pooled.shape[-1] ** -0.5),
+    dtype=dtype,
+    param_dtype=param_dtype,
+    name='fc',
+  )(pooled)
   return pooled, logits.astype(jnp.float32)
 
 
@@ -202,8 +233,7 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool, return_features: bool = False):
     if self.depth not in IMAGENET_STAGES:
-      raise ValueError(f'ResNet depth must be one of {tuple(IMAGENET_STAGES)}, '
-                       f'got {self.depth}')
+      raise ValueError(f'ResNet depth must be one of {tuple(IMAGENET_STAGES)}, got {self.depth}')
     dt, pdt = self.dtype, self.param_dtype
     block_name, sizes = IMAGENET_STAGES[self.depth]
     feats = {}
@@ -212,10 +242,19 @@ class ResNet(nn.Module):
     x = feats['stem'] = max_pool(x, 3, 2, padding=1)
     for i, n in enumerate(sizes):
       x = feats[f'layer{i + 1}'] = stage(
-          x, BLOCKS[block_name], n, self.width * 2**i, 1 if i == 0 else 2,
-          f'layer{i + 1}', train, shortcut=self.shortcut,
-          stride_on_3x3=self.stride_on_3x3, zero_init_residual=self.zero_init_residual,
-          dtype=dt, param_dtype=pdt)
+        x,
+        BLOCKS[block_name],
+        n,
+        self.width * 2**i,
+        1 if i == 0 else 2,
+        f'layer{i + 1}',
+        train,
+        shortcut=self.shortcut,
+        stride_on_3x3=self.stride_on_3x3,
+        zero_init_residual=self.zero_init_residual,
+        dtype=dt,
+        param_dtype=pdt,
+      )
     feats['pre_logits'], feats['logits'] = classifier(x, self.num_classes, dt, pdt)
     return feats if return_features else feats['logits']
 
@@ -234,8 +273,7 @@ class CifarResNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool, return_features: bool = False):
     if self.depth not in CIFAR_BLOCKS:
-      raise ValueError(f'CIFAR ResNet depth must be one of {tuple(CIFAR_BLOCKS)}, '
-                       f'got {self.depth}')
+      raise ValueError(f'CIFAR ResNet depth must be one of {tuple(CIFAR_BLOCKS)}, got {self.depth}')
     dt, pdt = self.dtype, self.param_dtype
     n = CIFAR_BLOCKS[self.depth]
     feats = {}
@@ -243,36 +281,45 @@ class CifarResNet(nn.Module):
     x = feats['stem'] = nn.relu(batch_norm(train, 'bn1', dt, pdt)(x))
     for i in range(3):
       x = feats[f'layer{i + 1}'] = stage(
-          x, BasicBlock, n, self.width * 2**i, 1 if i == 0 else 2, f'layer{i + 1}',
-          train, shortcut=self.shortcut, zero_init_residual=self.zero_init_residual,
-          dtype=dt, param_dtype=pdt)
+        x,
+        BasicBlock,
+        n,
+        self.width * 2**i,
+        1 if i == 0 else 2,
+        f'layer{i + 1}',
+        train,
+        shortcut=self.shortcut,
+        zero_init_residual=self.zero_init_residual,
+        dtype=dt,
+        param_dtype=pdt,
+      )
     feats['pre_logits'], feats['logits'] = classifier(x, self.num_classes, dt, pdt)
     return feats if return_features else feats['logits']
 
 
 MODELS = {
-    # ImageNet, Table 1; v1.5 (torchvision) unless named _v1.
-    'resnet18': partial(ResNet, depth=18),
-    'resnet34': partial(ResNet, depth=34),
-    'resnet50': partial(ResNet, depth=50),
-    'resnet101': partial(ResNet, depth=101),
-    'resnet152': partial(ResNet, depth=152),
-    'resnet50_v1': partial(ResNet, depth=50, stride_on_3x3=False),
-    'resnet101_v1': partial(ResNet, depth=101, stride_on_3x3=False),
-    'resnet152_v1': partial(ResNet, depth=152, stride_on_3x3=False),
-    # The plain nets of the degradation experiment (Table 2).
-    'plain18': partial(ResNet, depth=18, shortcut='none'),
-    'plain34': partial(ResNet, depth=34, shortcut='none'),
-    # CIFAR-10, section 4.2; option A shortcuts unless given `shortcut='B'`.
-    'cifar_resnet20': partial(CifarResNet, depth=20),
-    'cifar_resnet32': partial(CifarResNet, depth=32),
-    'cifar_resnet44': partial(CifarResNet, depth=44),
-    'cifar_resnet56': partial(CifarResNet, depth=56),
-    'cifar_resnet110': partial(CifarResNet, depth=110),
-    'cifar_resnet1202': partial(CifarResNet, depth=1202),
-    'cifar_plain20': partial(CifarResNet, depth=20, shortcut='none'),
-    'cifar_plain32': partial(CifarResNet, depth=32, shortcut='none'),
-    'cifar_plain44': partial(CifarResNet, depth=44, shortcut='none'),
-    'cifar_plain56': partial(CifarResNet, depth=56, shortcut='none'),
-    'cifar_plain110': partial(CifarResNet, depth=110, shortcut='none'),
+  # ImageNet, Table 1; v1.5 (torchvision) unless named _v1.
+  'resnet18': partial(ResNet, depth=18),
+  'resnet34': partial(ResNet, depth=34),
+  'resnet50': partial(ResNet, depth=50),
+  'resnet101': partial(ResNet, depth=101),
+  'resnet152': partial(ResNet, depth=152),
+  'resnet50_v1': partial(ResNet, depth=50, stride_on_3x3=False),
+  'resnet101_v1': partial(ResNet, depth=101, stride_on_3x3=False),
+  'resnet152_v1': partial(ResNet, depth=152, stride_on_3x3=False),
+  # The plain nets of the degradation experiment (Table 2).
+  'plain18': partial(ResNet, depth=18, shortcut='none'),
+  'plain34': partial(ResNet, depth=34, shortcut='none'),
+  # CIFAR-10, section 4.2; option A shortcuts unless given `shortcut='B'`.
+  'cifar_resnet20': partial(CifarResNet, depth=20),
+  'cifar_resnet32': partial(CifarResNet, depth=32),
+  'cifar_resnet44': partial(CifarResNet, depth=44),
+  'cifar_resnet56': partial(CifarResNet, depth=56),
+  'cifar_resnet110': partial(CifarResNet, depth=110),
+  'cifar_resnet1202': partial(CifarResNet, depth=1202),
+  'cifar_plain20': partial(CifarResNet, depth=20, shortcut='none'),
+  'cifar_plain32': partial(CifarResNet, depth=32, shortcut='none'),
+  'cifar_plain44': partial(CifarResNet, depth=44, shortcut='none'),
+  'cifar_plain56': partial(CifarResNet, depth=56, shortcut='none'),
+  'cifar_plain110': partial(CifarResNet, depth=110, shortcut='none'),
 }

@@ -58,16 +58,40 @@ def _rsu(spec: str, mid: int, out: int) -> Stage:
 
 # Fig. 5 / Table 1 (and model/u2net.py): encoder stages 1-6, decoder stages 5d-1d.
 CONFIGS = {
-    'u2net': dict(
-        encoder=(_rsu('7', 32, 64), _rsu('6', 32, 128), _rsu('5', 64, 256),
-                 _rsu('4', 128, 512), _rsu('4F', 256, 512), _rsu('4F', 256, 512)),
-        decoder=(_rsu('4F', 256, 512), _rsu('4', 128, 256), _rsu('5', 64, 128),
-                 _rsu('6', 32, 64), _rsu('7', 16, 64))),
-    'u2netp': dict(
-        encoder=(_rsu('7', 16, 64), _rsu('6', 16, 64), _rsu('5', 16, 64),
-                 _rsu('4', 16, 64), _rsu('4F', 16, 64), _rsu('4F', 16, 64)),
-        decoder=(_rsu('4F', 16, 64), _rsu('4', 16, 64), _rsu('5', 16, 64),
-                 _rsu('6', 16, 64), _rsu('7', 16, 64))),
+  'u2net': dict(
+    encoder=(
+      _rsu('7', 32, 64),
+      _rsu('6', 32, 128),
+      _rsu('5', 64, 256),
+      _rsu('4', 128, 512),
+      _rsu('4F', 256, 512),
+      _rsu('4F', 256, 512),
+    ),
+    decoder=(
+      _rsu('4F', 256, 512),
+      _rsu('4', 128, 256),
+      _rsu('5', 64, 128),
+      _rsu('6', 32, 64),
+      _rsu('7', 16, 64),
+    ),
+  ),
+  'u2netp': dict(
+    encoder=(
+      _rsu('7', 16, 64),
+      _rsu('6', 16, 64),
+      _rsu('5', 16, 64),
+      _rsu('4', 16, 64),
+      _rsu('4F', 16, 64),
+      _rsu('4F', 16, 64),
+    ),
+    decoder=(
+      _rsu('4F', 16, 64),
+      _rsu('4', 16, 64),
+      _rsu('5', 16, 64),
+      _rsu('6', 16, 64),
+      _rsu('7', 16, 64),
+    ),
+  ),
 }
 
 
@@ -75,9 +99,15 @@ def _conv(features: int, kernel: int, in_features: int, dilation: int = 1, **kw)
   """A PyTorch-initialised conv with padding keeping the size (dilation d, padding d)."""
   pad = dilation * (kernel // 2)
   fan_in = kernel * kernel * in_features
-  return Conv(features, (kernel, kernel), padding=pad, kernel_dilation=dilation,
-              kernel_init=torch_default_kernel_init(),
-              bias_init=torch_default_bias_init(fan_in), **kw)
+  return Conv(
+    features,
+    (kernel, kernel),
+    padding=pad,
+    kernel_dilation=dilation,
+    kernel_init=torch_default_kernel_init(),
+    bias_init=torch_default_bias_init(fan_in),
+    **kw,
+  )
 
 
 class REBNCONV(nn.Module):
@@ -90,10 +120,23 @@ class REBNCONV(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    x = _conv(self.features, 3, x.shape[-1], self.dilation, dtype=self.dtype,
-              param_dtype=self.param_dtype, name='conv_s1')(x)
-    x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                  dtype=self.dtype, param_dtype=self.param_dtype, name='bn_s1')(x)
+    x = _conv(
+      self.features,
+      3,
+      x.shape[-1],
+      self.dilation,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv_s1',
+    )(x)
+    x = BatchNorm(
+      use_running_average=not train,
+      momentum=0.9,
+      epsilon=1e-5,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='bn_s1',
+    )(x)
     return nn.relu(x)
 
 
@@ -109,7 +152,7 @@ class RSU(nn.Module):
     height, dilated, mid, out = self.stage
     block = functools.partial(REBNCONV, dtype=self.dtype, param_dtype=self.param_dtype)
     # RSU-LF dilates by 2**(i-1) at level i; RSU-L pools instead, dilating only the bottom.
-    rate = (lambda i: 2**(i - 1)) if dilated else (lambda i: 2 if i == height else 1)
+    rate = (lambda i: 2 ** (i - 1)) if dilated else (lambda i: 2 if i == height else 1)
 
     hxin = block(out, name='rebnconvin')(x, train=train)
     h = block(mid, rate(1), name='rebnconv1')(hxin, train=train)
@@ -124,7 +167,8 @@ class RSU(nn.Module):
       skip = encoder[i - 1]
       h = resize_bilinear(h, skip.shape[1:3])  # the identity at the bottom and in 'F'
       h = block(mid if i > 1 else out, rate(i), name=f'rebnconv{i}d')(
-          jnp.concatenate([h, skip], axis=-1), train=train)
+        jnp.concatenate([h, skip], axis=-1), train=train
+      )
     return h + hxin
 
 
@@ -139,8 +183,10 @@ class U2Net(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.config not in CONFIGS:
-      raise UserError(f"unknown U^2-Net config '{self.config}': set "
-                      f"--config.model.config to one of {', '.join(CONFIGS)}")
+      raise UserError(
+        f"unknown U^2-Net config '{self.config}': set "
+        f'--config.model.config to one of {", ".join(CONFIGS)}'
+      )
     cfg = CONFIGS[self.config]
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     size = x.shape[1:3]
@@ -156,17 +202,16 @@ class U2Net(nn.Module):
     for s, stage in zip(range(5, 0, -1), cfg['decoder']):
       skip = encoder[s - 1]
       h = resize_bilinear(h, skip.shape[1:3])
-      h = RSU(stage, name=f'stage{s}d', **common)(
-          jnp.concatenate([h, skip], axis=-1), train=train)
+      h = RSU(stage, name=f'stage{s}d', **common)(jnp.concatenate([h, skip], axis=-1), train=train)
       decoder[s] = h
 
     sides = []
     for s in range(1, 7):
-      d = _conv(self.num_classes, 3, decoder[s].shape[-1], name=f'side{s}', **common)(
-          decoder[s])
+      d = _conv(self.num_classes, 3, decoder[s].shape[-1], name=f'side{s}', **common)(decoder[s])
       sides.append(resize_bilinear(d, size).astype(jnp.float32))
     fused = _conv(self.num_classes, 1, 6 * self.num_classes, name='outconv', **common)(
-        jnp.concatenate(sides, axis=-1).astype(self.dtype))
+      jnp.concatenate(sides, axis=-1).astype(self.dtype)
+    )
     if not self.is_initializing():
       for s, d in enumerate(sides, 1):
         self.sow('aux_logits', f'side_{s}', d)  # deep supervision (section 3.3)
@@ -174,6 +219,6 @@ class U2Net(nn.Module):
 
 
 MODELS = {
-    'u2net': functools.partial(U2Net, config='u2net'),
-    'u2netp': functools.partial(U2Net, config='u2netp'),
+  'u2net': functools.partial(U2Net, config='u2net'),
+  'u2netp': functools.partial(U2Net, config='u2netp'),
 }

@@ -59,13 +59,25 @@ class DoubleConv(nn.Module):
   def __call__(self, x, *, train: bool):
     widths = (self.mid_features or self.features, self.features)
     for i, features in enumerate(widths, 1):
-      x = Conv(features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
-               kernel_init=he_normal, dtype=self.dtype, param_dtype=self.param_dtype,
-               name=f'conv{i}')(x)
+      x = Conv(
+        features,
+        (3, 3),
+        padding=self.padding,
+        use_bias=not self.batch_norm,
+        kernel_init=he_normal,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name=f'conv{i}',
+      )(x)
       if self.batch_norm:
-        x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      dtype=self.dtype, param_dtype=self.param_dtype,
-                      name=f'bn{i}')(x)
+        x = BatchNorm(
+          use_running_average=not train,
+          momentum=0.9,
+          epsilon=1e-5,
+          dtype=self.dtype,
+          param_dtype=self.param_dtype,
+          name=f'bn{i}',
+        )(x)
       x = nn.relu(x)
     return x
 
@@ -73,7 +85,7 @@ class DoubleConv(nn.Module):
 def center_crop(x, size):
   """The centre (h, w) window of an NHWC map (the paper's crop of the skip)."""
   top, left = (x.shape[1] - size[0]) // 2, (x.shape[2] - size[1]) // 2
-  return x[:, top:top + size[0], left:left + size[1]]
+  return x[:, top : top + size[0], left : left + size[1]]
 
 
 class Up(nn.Module):
@@ -90,22 +102,37 @@ class Up(nn.Module):
   @nn.compact
   def __call__(self, x, skip, *, train: bool):
     if self.up == 'transpose':  # "2x2 convolution that halves the number of channels"
-      x = ConvTranspose2d(x.shape[-1] // 2, 2, strides=2, kernel_init=he_normal,
-                          dtype=self.dtype, param_dtype=self.param_dtype, name='up')(x)
+      x = ConvTranspose2d(
+        x.shape[-1] // 2,
+        2,
+        strides=2,
+        kernel_init=he_normal,
+        dtype=self.dtype,
+        param_dtype=self.param_dtype,
+        name='up',
+      )(x)
     elif self.up == 'bilinear':
       x = resize_bilinear(x, (2 * x.shape[1], 2 * x.shape[2]), align_corners=True)
     else:
-      raise UserError(f"U-Net up-sampling '{self.up}' is unknown: set --config.model.up "
-                      "to 'transpose' or 'bilinear'")
+      raise UserError(
+        f"U-Net up-sampling '{self.up}' is unknown: set --config.model.up "
+        "to 'transpose' or 'bilinear'"
+      )
     if self.valid:
       skip = center_crop(skip, x.shape[1:3])
     else:
       dh, dw = skip.shape[1] - x.shape[1], skip.shape[2] - x.shape[2]
       x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)))
     x = jnp.concatenate([skip, x.astype(skip.dtype)], axis=-1)
-    return DoubleConv(self.features, self.mid_features, padding=0 if self.valid else 1,
-                      batch_norm=self.batch_norm, dtype=self.dtype,
-                      param_dtype=self.param_dtype, name='conv')(x, train=train)
+    return DoubleConv(
+      self.features,
+      self.mid_features,
+      padding=0 if self.valid else 1,
+      batch_norm=self.batch_norm,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='conv',
+    )(x, train=train)
 
 
 class UNet(nn.Module):
@@ -124,30 +151,34 @@ class UNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.padding not in ('same', 'valid'):
-      raise UserError(f"U-Net padding '{self.padding}' is unknown: set "
-                      "--config.model.padding to 'same' or 'valid'")
+      raise UserError(
+        f"U-Net padding '{self.padding}' is unknown: set "
+        "--config.model.padding to 'same' or 'valid'"
+      )
     valid = self.padding == 'valid'
     if valid and self.up != 'transpose':
-      raise UserError("the paper's valid U-Net up-samples by transposed convolutions: "
-                      "drop --config.model.up or use model.name 'unet_same'")
+      raise UserError(
+        "the paper's valid U-Net up-samples by transposed convolutions: "
+        "drop --config.model.up or use model.name 'unet_same'"
+      )
     halve = self.up == 'bilinear'  # milesial's bilinear=True halves the bottom widths
     widths = [self.base_width * 2**level for level in range(self.depth + 1)]
-    common = dict(batch_norm=self.batch_norm, dtype=self.dtype,
-                  param_dtype=self.param_dtype)
+    common = dict(batch_norm=self.batch_norm, dtype=self.dtype, param_dtype=self.param_dtype)
     conv = functools.partial(DoubleConv, padding=0 if valid else 1, **common)
 
     x = conv(widths[0], name='inc')(x.astype(self.dtype), train=train)
     skips = []
     for level in range(1, self.depth + 1):
       if valid and (x.shape[1] % 2 or x.shape[2] % 2):
-        raise UserError(f'the valid U-Net needs even sizes before every pool, got '
-                        f'{x.shape[1]}x{x.shape[2]} before pool {level}: make the input '
-                        'size (config.input.pad_to or image_size) e.g. 572 (-> 388 out)')
+        raise UserError(
+          f'the valid U-Net needs even sizes before every pool, got '
+          f'{x.shape[1]}x{x.shape[2]} before pool {level}: make the input '
+          'size (config.input.pad_to or image_size) e.g. 572 (-> 388 out)'
+        )
       skips.append(x)
       x = max_pool_2d(x, 2)
       last = level == self.depth
-      x = conv(widths[level] // (2 if halve and last else 1), name=f'down{level}')(
-          x, train=train)
+      x = conv(widths[level] // (2 if halve and last else 1), name=f'down{level}')(x, train=train)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
 
     for k, level in enumerate(reversed(range(self.depth)), 1):
@@ -155,13 +186,20 @@ class UNet(nn.Module):
       if halve:
         features, mid = max(widths[level] // 2, widths[0]), widths[level]
       x = Up(features, mid, up=self.up, valid=valid, name=f'up{k}', **common)(
-          x, skips[level], train=train)
-    x = Conv(self.num_classes, (1, 1), kernel_init=he_normal, dtype=self.dtype,
-             param_dtype=self.param_dtype, name='outc')(x)
+        x, skips[level], train=train
+      )
+    x = Conv(
+      self.num_classes,
+      (1, 1),
+      kernel_init=he_normal,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='outc',
+    )(x)
     return x.astype(jnp.float32)
 
 
 MODELS = {
-    'unet': functools.partial(UNet, padding='valid', batch_norm=False, dropout_rate=0.5),
-    'unet_same': UNet,
+  'unet': functools.partial(UNet, padding='valid', batch_norm=False, dropout_rate=0.5),
+  'unet_same': UNet,
 }

@@ -35,14 +35,16 @@ from models.layers import local_response_norm
 # Table 1: maps per block, and per configuration the layers of each block: a conv's
 # kernel size, or 'lrn' for local response normalization.
 BLOCK_FEATURES = (64, 128, 256, 512, 512)
-CONFIGS = types.MappingProxyType({
+CONFIGS = types.MappingProxyType(
+  {
     'A': ((3,), (3,), (3, 3), (3, 3), (3, 3)),
     'A-LRN': ((3, 'lrn'), (3,), (3, 3), (3, 3), (3, 3)),
     'B': ((3, 3), (3, 3), (3, 3), (3, 3), (3, 3)),
     'C': ((3, 3), (3, 3), (3, 3, 1), (3, 3, 1), (3, 3, 1)),
     'D': ((3, 3), (3, 3), (3, 3, 3), (3, 3, 3), (3, 3, 3)),
     'E': ((3, 3), (3, 3), (3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3)),
-})
+  }
+)
 
 
 class VGG(nn.Module):
@@ -62,8 +64,12 @@ class VGG(nn.Module):
       raise ValueError(f"unknown VGG config '{self.config}'; valid: {', '.join(CONFIGS)}")
     conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     dense = functools.partial(
-        nn.Dense, kernel_init=nn.initializers.normal(stddev=0.01),
-        bias_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=self.param_dtype)
+      nn.Dense,
+      kernel_init=nn.initializers.normal(stddev=0.01),
+      bias_init=nn.initializers.zeros,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )
     x = x.astype(self.dtype)
     for b, (features, layers) in enumerate(zip(BLOCK_FEATURES, CONFIGS[self.config]), 1):
       i = 0
@@ -73,13 +79,25 @@ class VGG(nn.Module):
           x = local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0)
           continue
         i += 1
-        x = Conv(features, (layer, layer), padding=layer // 2, kernel_init=conv_init,
-                 bias_init=nn.initializers.zeros, dtype=self.dtype,
-                 param_dtype=self.param_dtype, name=f'conv{b}_{i}')(x)
+        x = Conv(
+          features,
+          (layer, layer),
+          padding=layer // 2,
+          kernel_init=conv_init,
+          bias_init=nn.initializers.zeros,
+          dtype=self.dtype,
+          param_dtype=self.param_dtype,
+          name=f'conv{b}_{i}',
+        )(x)
         if self.batch_norm:
-          x = BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        dtype=self.dtype, param_dtype=self.param_dtype,
-                        name=f'bn{b}_{i}')(x)
+          x = BatchNorm(
+            use_running_average=not train,
+            momentum=0.9,
+            epsilon=1e-5,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            name=f'bn{b}_{i}',
+          )(x)
         x = nn.relu(x)
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = adaptive_avg_pool(x, 7)
@@ -91,14 +109,14 @@ class VGG(nn.Module):
 
 
 MODELS = {
-    'vgg11': functools.partial(VGG, config='A'),
-    'vgg11_lrn': functools.partial(VGG, config='A-LRN'),
-    'vgg13': functools.partial(VGG, config='B'),
-    'vgg16_c': functools.partial(VGG, config='C'),
-    'vgg16': functools.partial(VGG, config='D'),
-    'vgg19': functools.partial(VGG, config='E'),
-    'vgg11_bn': functools.partial(VGG, config='A', batch_norm=True),
-    'vgg13_bn': functools.partial(VGG, config='B', batch_norm=True),
-    'vgg16_bn': functools.partial(VGG, config='D', batch_norm=True),
-    'vgg19_bn': functools.partial(VGG, config='E', batch_norm=True),
+  'vgg11': functools.partial(VGG, config='A'),
+  'vgg11_lrn': functools.partial(VGG, config='A-LRN'),
+  'vgg13': functools.partial(VGG, config='B'),
+  'vgg16_c': functools.partial(VGG, config='C'),
+  'vgg16': functools.partial(VGG, config='D'),
+  'vgg19': functools.partial(VGG, config='E'),
+  'vgg11_bn': functools.partial(VGG, config='A', batch_norm=True),
+  'vgg13_bn': functools.partial(VGG, config='B', batch_norm=True),
+  'vgg16_bn': functools.partial(VGG, config='D', batch_norm=True),
+  'vgg19_bn': functools.partial(VGG, config='E', batch_norm=True),
 }

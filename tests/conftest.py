@@ -4,8 +4,9 @@ import os
 import sys
 
 # Before jax is imported anywhere.
-os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ['XLA_FLAGS'] = (
+  os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'
+).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -38,6 +39,7 @@ def data_dir(tmp_path_factory):
 def digits_config(data_dir):
   """The default job's config, shrunk to a few steps for tests."""
   from configs import digits_lenet5
+
   config = digits_lenet5.get_config()
   config.dataset.data_dir = data_dir
   config.batch_size = 64

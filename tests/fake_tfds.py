@@ -13,11 +13,11 @@ import tensorflow_datasets as tfds
 
 # name -> (train split, other split)
 SPLITS = {
-    'mnist': ('train', 'test'),
-    'cifar10': ('train', 'test'),
-    'cifar100': ('train', 'test'),
-    'imagenet2012': ('train', 'validation'),
-    'oxford_iiit_pet': ('train', 'test'),
+  'mnist': ('train', 'test'),
+  'cifar10': ('train', 'test'),
+  'cifar100': ('train', 'test'),
+  'imagenet2012': ('train', 'validation'),
+  'oxford_iiit_pet': ('train', 'test'),
 }
 OFFSETS = (0, 1000)
 
@@ -48,9 +48,10 @@ def prepare(name: str, data_dir: str, sizes=(40, 12)):
   """Writes `name` with `sizes` examples in its two splits into `data_dir`."""
   builder = tfds.builder(name, data_dir=data_dir)
   rng = np.random.default_rng(0)
-  builder._split_generators = lambda dl_manager: {  # pylint: disable=protected-access
-      split: _examples(builder.info.features, n, offset, rng)
-      for split, n, offset in zip(SPLITS[name], sizes, OFFSETS)}
+  builder._split_generators = lambda dl_manager: {
+    split: _examples(builder.info.features, n, offset, rng)
+    for split, n, offset in zip(SPLITS[name], sizes, OFFSETS)
+  }
   builder.download_and_prepare()
   return tfds.builder(name, data_dir=data_dir)
 

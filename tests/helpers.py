@@ -20,11 +20,16 @@ def main_command(*flags: str) -> list[str]:
   return [sys.executable, os.path.join(ROOT, 'main.py'), *flags]
 
 
-def run_main(*flags: str, num_devices: int = 8,
-             timeout: int = 300) -> subprocess.CompletedProcess:
+def run_main(*flags: str, num_devices: int = 8, timeout: int = 300) -> subprocess.CompletedProcess:
   """Runs `python main.py FLAGS...` to completion and returns the result."""
-  return subprocess.run(main_command(*flags), cwd=ROOT, env=main_env(num_devices),
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    main_command(*flags),
+    cwd=ROOT,
+    env=main_env(num_devices),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def read_metrics(workdir: str) -> list[dict]:

@@ -16,18 +16,18 @@ MODELS = {**alexnet.MODELS, **vgg.MODELS}
 
 # architectures.md section 1a ([TV]) and the [CALC] notes (original AlexNet, VGG C).
 EXPECTED_PARAMS = {
-    'alexnet': 61_100_840,
-    'alexnet_original': 60_965_224,
-    'vgg11': 132_863_336,
-    'vgg11_lrn': 132_863_336,
-    'vgg13': 133_047_848,
-    'vgg16_c': 133_638_952,
-    'vgg16': 138_357_544,
-    'vgg19': 143_667_240,
-    'vgg11_bn': 132_868_840,
-    'vgg13_bn': 133_053_736,
-    'vgg16_bn': 138_365_992,
-    'vgg19_bn': 143_678_248,
+  'alexnet': 61_100_840,
+  'alexnet_original': 60_965_224,
+  'vgg11': 132_863_336,
+  'vgg11_lrn': 132_863_336,
+  'vgg13': 133_047_848,
+  'vgg16_c': 133_638_952,
+  'vgg16': 138_357_544,
+  'vgg19': 143_667_240,
+  'vgg11_bn': 132_868_840,
+  'vgg13_bn': 133_053_736,
+  'vgg16_bn': 138_365_992,
+  'vgg19_bn': 143_678_248,
 }
 
 # Smallest inputs that survive AlexNet's stride-4 conv1 and three 3x3/2 pools; the
@@ -36,8 +36,10 @@ TINY_SIZE = {'alexnet': 63, 'alexnet_original': 67}
 
 # These graphs run once on tiny inputs, so XLA's CPU compile time (LLVM optimizing each
 # fusion) dominates; compiling without the optimizations halves it.
-jit = functools.partial(jax.jit, compiler_options={
-    'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True})
+jit = functools.partial(
+  jax.jit,
+  compiler_options={'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True},
+)
 # The 'rbg' generator compiles faster on CPU than the default threefry.
 DROPOUT_RNG = {'dropout': jax.random.key(2, impl='rbg')}
 
@@ -120,8 +122,9 @@ def test_train_and_eval_tiny(name):
   others = {k: v for k, v in variables.items() if k != 'params'}
 
   def loss_fn(params):
-    logits, updates = model.apply({'params': params, **others}, x, train=True,
-                                  mutable=list(others), rngs=DROPOUT_RNG)
+    logits, updates = model.apply(
+      {'params': params, **others}, x, train=True, mutable=list(others), rngs=DROPOUT_RNG
+    )
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], 1)), (logits, updates)
 
@@ -156,9 +159,15 @@ def test_alexnet_original_layers():
   shapes = {k: v['kernel'].shape for k, v in variables['params'].items()}
   # Two groups on conv2, conv4 and conv5 (section 3.2): each sees half of its inputs.
   assert shapes == {
-      'conv1': (11, 11, 3, 96), 'conv2': (5, 5, 48, 256), 'conv3': (3, 3, 256, 384),
-      'conv4': (3, 3, 192, 384), 'conv5': (3, 3, 192, 256), 'fc6': (9216, 4096),
-      'fc7': (4096, 4096), 'fc8': (4096, 1000)}
+    'conv1': (11, 11, 3, 96),
+    'conv2': (5, 5, 48, 256),
+    'conv3': (3, 3, 256, 384),
+    'conv4': (3, 3, 192, 384),
+    'conv5': (3, 3, 192, 256),
+    'fc6': (9216, 4096),
+    'fc7': (4096, 4096),
+    'fc8': (4096, 1000),
+  }
   # Without the groups it is the 62,378,344-parameter single-tower net.
   dense = alexnet.AlexNetOriginal(num_classes=1000, groups=1)
   assert count_params(abstract_variables(dense, 227)['params']) == 62_378_344
@@ -177,8 +186,9 @@ def test_alexnet_original_paper_init():
 
 def test_vgg_table_weight_layers():
   # Table 1's depths count the convolutions plus the three fully connected layers.
-  depth = {k: sum(isinstance(layer, int) for b in v for layer in b) + 3
-           for k, v in vgg.CONFIGS.items()}
+  depth = {
+    k: sum(isinstance(layer, int) for b in v for layer in b) + 3 for k, v in vgg.CONFIGS.items()
+  }
   assert depth == {'A': 11, 'A-LRN': 11, 'B': 13, 'C': 16, 'D': 16, 'E': 19}
   variables = abstract_variables(MODELS['vgg16_c'](num_classes=1000), 224)
   assert variables['params']['conv3_3']['kernel'].shape == (1, 1, 256, 256)
@@ -190,14 +200,15 @@ def test_vgg_lrn_is_applied():
   x = np.random.RandomState(1).randn(1, 48, 48, 3).astype(np.float32)
   a, a_lrn = (MODELS[n](num_classes=5, fc_features=32) for n in ('vgg11', 'vgg11_lrn'))
   variables = numpy_variables(a, x)
-  out, out_lrn = jit(lambda v: (a.apply(v, x, train=False),
-                                a_lrn.apply(v, x, train=False)))(variables)
+  out, out_lrn = jit(lambda v: (a.apply(v, x, train=False), a_lrn.apply(v, x, train=False)))(
+    variables
+  )
   assert np.all(np.isfinite(out_lrn)) and not np.allclose(out, out_lrn)
 
 
 def test_adaptive_avg_pool_hand_computed():
   # Height 5 -> 3: windows [0, 2), [1, 4), [3, 5); width 2 -> 3: [0, 1), [0, 2), [1, 2).
-  x = np.array([[0., 10.], [1., 11.], [2., 12.], [3., 13.], [4., 14.]])
+  x = np.array([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0], [3.0, 13.0], [4.0, 14.0]])
   expected = np.array([[0.5, 5.5, 10.5], [2.0, 7.0, 12.0], [3.5, 8.5, 13.5]])
   out = alexnet.adaptive_avg_pool(jnp.asarray(x)[None, :, :, None], (3, 3))
   np.testing.assert_allclose(out[0, :, :, 0], expected, rtol=1e-6)
@@ -206,8 +217,9 @@ def test_adaptive_avg_pool_hand_computed():
   np.testing.assert_array_equal(out, np.full((1, 7, 7, 2), 3.0))
 
 
-@pytest.mark.parametrize('in_hw,out_hw', [((13, 13), (6, 6)), ((14, 10), (7, 5)),
-                                          ((5, 6), (7, 7)), ((6, 6), (6, 6))])
+@pytest.mark.parametrize(
+  'in_hw,out_hw', [((13, 13), (6, 6)), ((14, 10), (7, 5)), ((5, 6), (7, 7)), ((6, 6), (6, 6))]
+)
 def test_adaptive_avg_pool_matches_torch_rule(in_hw, out_hw):
   x = np.random.RandomState(0).randn(2, *in_hw, 3).astype(np.float32)
   expected = np.zeros((2, *out_hw, 3), np.float32)
@@ -229,17 +241,19 @@ def test_local_response_norm_hand_computed():
   # AlexNet's values, size 5 (window c-2..c+2): channel 0 of [2, 0, 1, 5] sums 4 + 0 + 1.
   x = jnp.array([2.0, 0.0, 1.0, 5.0]).reshape(1, 1, 1, 4)
   out = local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0)
-  np.testing.assert_allclose(out[0, 0, 0, 0], 2.0 / (2.0 + 1e-4 / 5 * 5.0) ** 0.75,
-                             rtol=1e-6)
+  np.testing.assert_allclose(out[0, 0, 0, 0], 2.0 / (2.0 + 1e-4 / 5 * 5.0) ** 0.75, rtol=1e-6)
 
 
-CONFIG_STRINGS = ([(imagenet_alexnet, a) for a in ('', 'original', 'original,smoke')]
-                  + [(imagenet_vgg, a) for a in imagenet_vgg.VARIANTS]
-                  + [(imagenet_vgg, '11_bn,smoke')])
+CONFIG_STRINGS = (
+  [(imagenet_alexnet, a) for a in ('', 'original', 'original,smoke')]
+  + [(imagenet_vgg, a) for a in imagenet_vgg.VARIANTS]
+  + [(imagenet_vgg, '11_bn,smoke')]
+)
 
 
-@pytest.mark.parametrize('module,arg', CONFIG_STRINGS,
-                         ids=[f'{m.__name__}:{a}' for m, a in CONFIG_STRINGS])
+@pytest.mark.parametrize(
+  'module,arg', CONFIG_STRINGS, ids=[f'{m.__name__}:{a}' for m, a in CONFIG_STRINGS]
+)
 def test_config_builds_model_with_exact_count(module, arg):
   config = module.get_config(arg)
   kwargs = dict(config.model.to_dict())

@@ -45,8 +45,7 @@ def test_scale_jitter_window_is_the_crop_of_the_rescaled_image():
   sides = set()
   for h, w in SHAPES:
     for i in range(40):
-      y, x, ch, cw = crops.scale_jitter_window(tf.constant([h, w]), _seed(i), 24,
-                                               (30, 60)).numpy()
+      y, x, ch, cw = crops.scale_jitter_window(tf.constant([h, w]), _seed(i), 24, (30, 60)).numpy()
       assert ch == cw and y >= 0 and x >= 0 and y + ch <= h and x + cw <= w
       # side = 24 * shorter / S with S in [30, 60].
       assert round(24 * min(h, w) / 60) <= ch <= round(24 * min(h, w) / 30)
@@ -57,8 +56,10 @@ def test_scale_jitter_window_is_the_crop_of_the_rescaled_image():
 def test_jpeg_decode_and_crop_equals_decode_then_crop():
   """Up to the chroma upsampling at the crop's edge, which sees no pixel beyond it."""
   jpeg = tf.io.encode_jpeg(_smooth_image(75, 100), quality=90).numpy()
-  for fn in (lambda enc, seed, j: crops.random_resized_crop(enc, seed, 32, jpeg=j),
-             lambda enc, seed, j: crops.scale_jitter_crop(enc, seed, 32, (40, 80), jpeg=j)):
+  for fn in (
+    lambda enc, seed, j: crops.random_resized_crop(enc, seed, 32, jpeg=j),
+    lambda enc, seed, j: crops.scale_jitter_crop(enc, seed, 32, (40, 80), jpeg=j),
+  ):
     for i in range(5):
       fast, plain = fn(jpeg, _seed(i), True).numpy(), fn(jpeg, _seed(i), False).numpy()
       assert fast.shape == (32, 32, 3) and fast.dtype == np.uint8
@@ -77,14 +78,13 @@ def _torchvision_resize(image, size):
 
 
 def _torchvision_crop(image, y, x, size):
-  return image[y:y + size, x:x + size]
+  return image[y : y + size, x : x + size]
 
 
 def _torchvision_center(image, size):
   """CenterCrop(size): offsets int(round((h - size) / 2))."""
   h, w = image.shape[:2]
-  return _torchvision_crop(image, int(round((h - size) / 2)), int(round((w - size) / 2)),
-                           size)
+  return _torchvision_crop(image, int(round((h - size) / 2)), int(round((w - size) / 2)), size)
 
 
 def test_center_crop_matches_torchvision_resize_then_center_crop():
@@ -110,21 +110,23 @@ def test_ten_crop_is_corners_centre_and_their_mirror_images():
   np.testing.assert_array_equal(views[1], resized[:32, -32:])
   np.testing.assert_array_equal(views[2], resized[-32:, :32])
   np.testing.assert_array_equal(views[3], resized[-32:, -32:])
-  np.testing.assert_array_equal(views[4], crops.center_crop(_png(image), 32, 40,
-                                                            jpeg=False))
+  np.testing.assert_array_equal(views[4], crops.center_crop(_png(image), 32, 40, jpeg=False))
   # torchvision's TenCrop order: corners, centre, then the same of the mirror image.
   ref = _torchvision_resize(image, 40)
-  five = [_torchvision_crop(ref, 0, 0, 32), _torchvision_crop(ref, 0, 21, 32),
-          _torchvision_crop(ref, 8, 0, 32), _torchvision_crop(ref, 8, 21, 32),
-          _torchvision_center(ref, 32)]
+  five = [
+    _torchvision_crop(ref, 0, 0, 32),
+    _torchvision_crop(ref, 0, 21, 32),
+    _torchvision_crop(ref, 8, 0, 32),
+    _torchvision_crop(ref, 8, 21, 32),
+    _torchvision_center(ref, 32),
+  ]
   for view, want in zip(views, five + [v[:, ::-1] for v in five]):
     assert np.abs(view.astype(int) - want.astype(int)).mean() < 1.0
 
 
 def _augment(images, seed, crop_padding, random_flip):
   """preprocess.augment, compiled as in the train step, on numpy images."""
-  config = ml_collections.ConfigDict({'crop_padding': crop_padding,
-                                      'random_flip': random_flip})
+  config = ml_collections.ConfigDict({'crop_padding': crop_padding, 'random_flip': random_flip})
   fn = jax.jit(lambda x, key: preprocess.augment(x, key, config))
   return np.asarray(fn(images, jax.random.PRNGKey(seed)))
 
@@ -145,8 +147,12 @@ def test_pad_and_crop_stays_inside_the_padded_image():
   padded = np.pad(images, ((0, 0), (4, 4), (4, 4), (0, 0)))
   offsets = []
   for o, p in zip(out, padded):
-    found = [(dy, dx) for dy in range(9) for dx in range(9)
-             if np.array_equal(o, p[dy:dy + 8, dx:dx + 8])]
+    found = [
+      (dy, dx)
+      for dy in range(9)
+      for dx in range(9)
+      if np.array_equal(o, p[dy : dy + 8, dx : dx + 8])
+    ]
     assert len(found) == 1  # a window of the padded image, inside it
     offsets.append(found[0])
   assert len(set(offsets)) > 8

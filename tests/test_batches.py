@@ -6,8 +6,10 @@ from input_pipeline import batches
 
 
 def _data(n):
-  return {'image': np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1),
-          'label': np.arange(n, dtype=np.int32)}
+  return {
+    'image': np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1),
+    'label': np.arange(n, dtype=np.int32),
+  }
 
 
 def test_eval_batches_count_every_example_once():

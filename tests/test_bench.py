@@ -9,7 +9,8 @@ import pytest
 from helpers import ROOT, main_command, main_env
 
 from configs import digits_lenet5
-from train_lib import bench, compilation
+from train_lib import compilation
+from train_lib.modes import bench
 
 LAST_LINE = re.compile(r'images_per_sec=(\d+\.\d+) compile_seconds=(\d+\.\d+)')
 
@@ -25,10 +26,15 @@ def _tiny_bench_config():
 
 
 # A tiny model, no augmentation, few steps: what the subprocess runs compile and time.
-TINY_FLAGS = ('--config=configs/digits_lenet5.py', '--mode=bench',
-              '--config.model.name=lenet5_modern', '--config.input.crop_padding=0',
-              '--config.batch_size=16', '--config.bench_steps=2',
-              '--config.bench_warmup_steps=1')
+TINY_FLAGS = (
+  '--config=configs/digits_lenet5.py',
+  '--mode=bench',
+  '--config.model.name=lenet5_modern',
+  '--config.input.crop_padding=0',
+  '--config.batch_size=16',
+  '--config.bench_steps=2',
+  '--config.bench_warmup_steps=1',
+)
 
 
 def test_bench_mode_needs_no_data_or_workdir_and_a_restart_loads_from_cache(tmp_path):
@@ -39,8 +45,13 @@ def test_bench_mode_needs_no_data_or_workdir_and_a_restart_loads_from_cache(tmp_
 
   def run(*flags):
     return subprocess.run(
-        main_command(*TINY_FLAGS, f'--config.compilation_cache_dir={cache}', *flags),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+      main_command(*TINY_FLAGS, f'--config.compilation_cache_dir={cache}', *flags),
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
 
   first = run(f'--config.dataset.data_dir={empty}')
   assert first.returncode == 0, first.stderr
@@ -83,8 +94,7 @@ def test_bench_several_steps_per_call(one_step_per_call):
   assert result.recompilations == 0
   assert result.timed_steps == 4  # 3 rounded up to whole calls
   # The unrolled program holds 2 steps: per step, the flops of one.
-  assert result.flops_per_step == pytest.approx(one_step_per_call.flops_per_step,
-                                                rel=0.05)
+  assert result.flops_per_step == pytest.approx(one_step_per_call.flops_per_step, rel=0.05)
 
 
 def test_peak_table_and_mfu():
@@ -94,10 +104,17 @@ def test_peak_table_and_mfu():
   assert bench.peak_flops('NVIDIA L40S', True) == 362e12
   assert bench.peak_flops('TPU v5 lite', True) == 197e12
   assert bench.peak_flops('cpu', False) is None
-  result = bench.BenchResult(step_seconds=0.01, timed_steps=1, warmup_steps=0,
-                             images_per_sec=1.0, compile_seconds=1.0,
-                             flops_per_step=1e12, peak_flops=200e12, recompilations=0,
-                             from_cache=False)
+  result = bench.BenchResult(
+    step_seconds=0.01,
+    timed_steps=1,
+    warmup_steps=0,
+    images_per_sec=1.0,
+    compile_seconds=1.0,
+    flops_per_step=1e12,
+    peak_flops=200e12,
+    recompilations=0,
+    from_cache=False,
+  )
   assert result.mfu == pytest.approx(0.5)
 
 
@@ -105,8 +122,7 @@ def test_cache_dir_choice(tmp_path):
   config = _tiny_bench_config()
   workdir = str(tmp_path / 'runs' / 'a')
   assert compilation.cache_dir(config, workdir) == str(tmp_path / 'runs' / '.jax_cache')
-  assert compilation.cache_dir(config, workdir + '/') == str(
-      tmp_path / 'runs' / '.jax_cache')
+  assert compilation.cache_dir(config, workdir + '/') == str(tmp_path / 'runs' / '.jax_cache')
   assert compilation.cache_dir(config, None) is None
   config.compilation_cache_dir = str(tmp_path / 'mine')
   assert compilation.cache_dir(config, workdir) == str(tmp_path / 'mine')

@@ -37,7 +37,8 @@ def test_batch_norm_equals_flax(dtype, train_mode, shape):
   ours, theirs = BatchNorm(**kw), nn.BatchNorm(**kw)
   variables = theirs.init(jax.random.PRNGKey(0), x)
   assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(0), x)) == jax.tree.map(
-      jnp.shape, variables)
+    jnp.shape, variables
+  )
   variables = jax.tree.map(lambda v: v + rng.uniform(0.1, 0.5, v.shape), variables)
 
   def run(module, variables, x):
@@ -49,21 +50,23 @@ def test_batch_norm_equals_flax(dtype, train_mode, shape):
   g_theirs, (y_theirs, s_theirs) = grad(theirs, variables, x)
   assert y_ours.dtype == y_theirs.dtype == dtype
   tol = 1e-5 if dtype == jnp.float32 else 1e-2  # bfloat16: its rounding, 2^-8
-  np.testing.assert_allclose(np.asarray(y_ours, np.float32),
-                             np.asarray(y_theirs, np.float32), atol=tol)
+  np.testing.assert_allclose(
+    np.asarray(y_ours, np.float32), np.asarray(y_theirs, np.float32), atol=tol
+  )
   for a, b in zip(jax.tree.leaves((s_ours, g_ours)), jax.tree.leaves((s_theirs, g_theirs))):
-    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32),
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+      np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol
+    )
   if not train_mode:  # evaluation leaves the running statistics alone
     for a, b in zip(jax.tree.leaves(s_ours), jax.tree.leaves(variables['batch_stats'])):
       np.testing.assert_array_equal(a, b)
 
 
 CONVS = {
-    'strided_explicit': dict(kernel_size=(3, 3), strides=(2, 2), padding=((1, 1), (1, 1))),
-    'dilated_same': dict(kernel_size=(3, 3), kernel_dilation=(2, 2), padding='SAME'),
-    'grouped_bias_1x1': dict(kernel_size=(1, 1), feature_group_count=2, use_bias=True),
-    'grouped_valid_5x5': dict(kernel_size=(5, 5), padding='VALID', feature_group_count=2),
+  'strided_explicit': dict(kernel_size=(3, 3), strides=(2, 2), padding=((1, 1), (1, 1))),
+  'dilated_same': dict(kernel_size=(3, 3), kernel_dilation=(2, 2), padding='SAME'),
+  'grouped_bias_1x1': dict(kernel_size=(1, 1), feature_group_count=2, use_bias=True),
+  'grouped_valid_5x5': dict(kernel_size=(5, 5), padding='VALID', feature_group_count=2),
 }
 
 
@@ -105,12 +108,15 @@ def test_bfloat16_note_only_on_cpus_without_bf16_units(monkeypatch):
   assert system.notes(config, 'cpu') == []
 
 
-@pytest.mark.parametrize('window,stride,padding,ceil_mode', [
-    (2, 2, 0, False), (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, True)])
+@pytest.mark.parametrize(
+  'window,stride,padding,ceil_mode',
+  [(2, 2, 0, False), (3, 2, 1, False), (3, 2, 0, True), (3, 1, 1, True)],
+)
 def test_cpu_max_pool_equals_xla_max_pool(window, stride, padding, ceil_mode):
   x = jax.random.normal(jax.random.PRNGKey(3), (2, 9, 11, 3))
-  g = jax.random.normal(jax.random.PRNGKey(4), pooling.max_pool(
-      x, window, stride, padding, ceil_mode).shape)
+  g = jax.random.normal(
+    jax.random.PRNGKey(4), pooling.max_pool(x, window, stride, padding, ceil_mode).shape
+  )
 
   @functools.partial(jax.jit, static_argnums=1)
   def value_and_grad(x, mode):
@@ -124,6 +130,7 @@ def test_cpu_max_pool_equals_xla_max_pool(window, stride, padding, ceil_mode):
 
 def _config(**system_settings):
   from configs import digits_lenet5
+
   config = digits_lenet5.get_config()
   config.batch_size = 16
   for key, value in system_settings.items():
@@ -158,9 +165,9 @@ def test_auto_changes_the_compiled_cpu_step():
 
   def grads(variables, x):
     def loss(params):
-      y, _ = model.apply({**variables, 'params': params}, x, train=True,
-                         mutable=['batch_stats'])
-      return jnp.sum(y ** 2)
+      y, _ = model.apply({**variables, 'params': params}, x, train=True, mutable=['batch_stats'])
+      return jnp.sum(y**2)
+
     with backward.use(system.backward_mode(config, 'cpu')):
       return jax.grad(loss)(variables['params'])
 
@@ -177,7 +184,10 @@ def test_system_settings_and_their_errors():
   assert system.backward_mode(config, 'tpu') == 'xla'
   config.system.xla_options = '--xla_cpu_enable_fast_math=true, xla_cpu_max_isa=AVX2,x=3'
   assert system.xla_options(config, 'cpu') == {
-      'xla_cpu_enable_fast_math': True, 'xla_cpu_max_isa': 'AVX2', 'x': 3}
+    'xla_cpu_enable_fast_math': True,
+    'xla_cpu_max_isa': 'AVX2',
+    'x': 3,
+  }
   config.system.xla_options = 'default'
   assert system.xla_options(config, 'cpu') == {}
   config.system.xla_options = 'fast'
@@ -198,8 +208,9 @@ def test_fast_path_logs_the_default_paths_losses(digits_config, tmp_path):
   for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'xla'))):
     config.system.xla_options, config.system.backward = settings
     train.train_and_evaluate(config, str(tmp_path / path))
-    losses[path] = [row['loss'] for row in read_metrics(str(tmp_path / path))
-                    if row['split'] == 'train']
+    losses[path] = [
+      row['loss'] for row in read_metrics(str(tmp_path / path)) if row['split'] == 'train'
+    ]
   assert len(losses['fast']) == 4
   np.testing.assert_allclose(losses['fast'], losses['default'], rtol=2e-5)
 
@@ -207,6 +218,7 @@ def test_fast_path_logs_the_default_paths_losses(digits_config, tmp_path):
 def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
   """Three steps of a residual BatchNorm net on 8 devices: the same metrics and state."""
   from configs import default
+
   config = default.get_config()
   config.input.image_size, config.input.channels = 8, 3
   config.input.crop_padding, config.input.random_flip = 1, True
@@ -214,8 +226,12 @@ def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
   mesh = sharding.create_mesh()
   rng = np.random.default_rng(0)
   batch = jax.device_put(
-      {'image': rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8),
-       'label': rng.integers(0, 10, (16,)).astype(np.int32)}, sharding.batch_sharding(mesh))
+    {
+      'image': rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8),
+      'label': rng.integers(0, 10, (16,)).astype(np.int32),
+    },
+    sharding.batch_sharding(mesh),
+  )
   results = {}
   for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'xla'))):
     config.system.xla_options, config.system.backward = settings
@@ -227,6 +243,7 @@ def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
       state, metrics = train_step(state, batch)
       results[path].append(jax.device_get(metrics))
     results[path].append(jax.device_get((state.params, state.batch_stats)))
-  for fast, default_path in zip(jax.tree.leaves(results['fast']),
-                                jax.tree.leaves(results['default'])):
+  for fast, default_path in zip(
+    jax.tree.leaves(results['fast']), jax.tree.leaves(results['default'])
+  ):
     np.testing.assert_allclose(fast, default_path, rtol=2e-5, atol=1e-6)

@@ -18,11 +18,11 @@ from train_lib.errors import UserError
 MOCK_EXAMPLES = 16
 # name -> (stored image shape, classes)
 SPECS = {
-    'mnist': ((28, 28, 1), 10),
-    'cifar10': ((32, 32, 3), 10),
-    'cifar100': ((32, 32, 3), 100),
-    'imagenet2012': ((None, None, 3), 1000),
-    'oxford_iiit_pet': ((None, None, 3), 37),
+  'mnist': ((28, 28, 1), 10),
+  'cifar10': ((32, 32, 3), 10),
+  'cifar100': ((32, 32, 3), 100),
+  'imagenet2012': ((None, None, 3), 1000),
+  'oxford_iiit_pet': ((None, None, 3), 37),
 }
 
 
@@ -56,8 +56,9 @@ def _config(name, data_dir):
 def test_fixed_size_datasets_load_as_uint8_and_live_on_the_devices(name, mock_dir):
   shape, classes = SPECS[name]
   config = _config(name, mock_dir)
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=mock_dir,
-                              policy=tfds.testing.MockPolicy.USE_FILES):
+  with tfds.testing.mock_data(
+    num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
+  ):
     builder = datasets.get_builder(config.dataset)
     datasets.check_features(builder, config)
     for split in fake_tfds.SPLITS[name]:
@@ -76,8 +77,9 @@ def test_jpeg_datasets_stream_crops_and_every_eval_example_once(name, mock_dir):
   config.input.image_size, config.input.eval_resize = 24, 28
   config.input.train_crop, config.input.eval_crop = 'random_resized', 'ten_crop'
   train, test = fake_tfds.SPLITS[name]
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=mock_dir,
-                              policy=tfds.testing.MockPolicy.USE_FILES):
+  with tfds.testing.mock_data(
+    num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
+  ):
     builder = datasets.get_builder(config.dataset)
     assert feeds.choose_feed(config, builder) == 'host'
     batches = stream.as_numpy(stream.train_dataset(builder, train, config.input, 8, 0))
@@ -87,15 +89,24 @@ def test_jpeg_datasets_stream_crops_and_every_eval_example_once(name, mock_dir):
       assert batch['label'].dtype == np.int32
       assert 0 <= batch['label'].min() and batch['label'].max() < classes
     # (Each process's shard is tested on real files: mocks ignore the split asked for.)
-    evals = list(stream.as_numpy(stream.eval_dataset(
-        builder, test, config.input, 10, process_index=0, process_count=1)))
+    evals = list(
+      stream.as_numpy(
+        stream.eval_dataset(builder, test, config.input, 10, process_index=0, process_count=1)
+      )
+    )
     assert [b['image'].shape for b in evals] == [(10, 10, 24, 24, 3)] * 2
     assert [b['mask'].sum() for b in evals] == [10, MOCK_EXAMPLES - 10]
     if name == 'oxford_iiit_pet':  # masks for segmentation: trimap values
       features = builder.info.features
       assert features['segmentation_mask'].shape == (None, None, 1)
-      ex = next(iter(builder.as_dataset(split=train, decoders=tfds.decode.PartialDecoding(
-          {'image': True, 'segmentation_mask': True}))))
+      ex = next(
+        iter(
+          builder.as_dataset(
+            split=train,
+            decoders=tfds.decode.PartialDecoding({'image': True, 'segmentation_mask': True}),
+          )
+        )
+      )
       assert ex['segmentation_mask'].dtype == np.uint8
       assert ex['segmentation_mask'].shape[-1] == 1
 
@@ -103,8 +114,9 @@ def test_jpeg_datasets_stream_crops_and_every_eval_example_once(name, mock_dir):
 def test_varying_sizes_need_a_crop_and_big_splits_stay_off_device(mock_dir):
   config = _config('imagenet2012', mock_dir)
   config.input.image_size = 32
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=mock_dir,
-                              policy=tfds.testing.MockPolicy.USE_FILES):
+  with tfds.testing.mock_data(
+    num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
+  ):
     builder = datasets.get_builder(config.dataset)
     with pytest.raises(UserError, match='varying size.*train_crop=random_resized'):
       feeds.choose_feed(config, builder)
@@ -114,8 +126,9 @@ def test_varying_sizes_need_a_crop_and_big_splits_stay_off_device(mock_dir):
       feeds.choose_feed(config, builder)
   config = _config('cifar10', mock_dir)
   config.input.device_resident_max_mb = 0.01  # 16 CIFAR images take 0.05 MiB
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=mock_dir,
-                              policy=tfds.testing.MockPolicy.USE_FILES):
+  with tfds.testing.mock_data(
+    num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
+  ):
     assert feeds.choose_feed(config, datasets.get_builder(config.dataset)) == 'host'
     config.input.feed = 'device_resident'
     with pytest.raises(UserError, match='takes 0.0 MiB, more than'):
@@ -136,10 +149,13 @@ def test_slices_are_deterministic_and_partition_the_split(tiny_dir):
 
 
 def test_imagenet_prepares_only_from_the_archives(tmp_path):
-  dataset = ml_collections.ConfigDict({'name': 'imagenet2012', 'data_dir': str(tmp_path),
-                                       'download': True, 'manual_dir': ''})
-  with pytest.raises(UserError, match='ILSVRC2012_img_train.tar and '
-                     'ILSVRC2012_img_val.tar.*--config.dataset.manual_dir'):
+  dataset = ml_collections.ConfigDict(
+    {'name': 'imagenet2012', 'data_dir': str(tmp_path), 'download': True, 'manual_dir': ''}
+  )
+  with pytest.raises(
+    UserError,
+    match='ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar.*--config.dataset.manual_dir',
+  ):
     datasets.get_builder(dataset)
   archives = tmp_path / 'archives'
   archives.mkdir()

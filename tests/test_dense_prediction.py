@@ -11,8 +11,9 @@ from helpers import read_metrics, run_main
 
 from configs import default
 from input_pipeline import dense_augment
-from train_lib import dense_metrics, tasks
+from train_lib import tasks
 from train_lib.errors import UserError
+from train_lib.tasks import dense_metrics
 
 
 def _config(task='segmentation', num_classes=4):
@@ -30,9 +31,9 @@ def test_mean_iou_of_a_hand_made_confusion():
   labels = jnp.array([[0, 0, 0, 1, 1, 2]])
   predictions = jnp.array([[0, 0, 1, 1, 2, 2]])
   confusion = jax.jit(dense_metrics.confusion_matrix, static_argnums=3)(
-      labels, predictions, jnp.ones((1, 6)), 4)
-  np.testing.assert_array_equal(confusion, [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0],
-                                            [0, 0, 0, 0]])
+    labels, predictions, jnp.ones((1, 6)), 4
+  )
+  np.testing.assert_array_equal(confusion, [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
   m = dense_metrics.segmentation_metrics(confusion)
   np.testing.assert_allclose(m['iou'][:3], [2 / 3, 1 / 3, 1 / 2])
   assert np.isnan(m['iou'][3])
@@ -52,14 +53,14 @@ def test_ignore_label_and_padding_count_nowhere():
   mask = jnp.array([1.0, 0.0])  # the second example is padding
   sums = jax.device_get(jax.jit(task.eval_sums)(logits, jnp.asarray(labels), mask))
   assert sums['count'] == 3
-  np.testing.assert_array_equal(sums['confusion'], [[1, 0, 0, 0], [0, 1, 0, 0],
-                                                    [0, 1, 0, 0], [0, 0, 0, 0]])
+  np.testing.assert_array_equal(
+    sums['confusion'], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+  )
   metrics = task.finalize(sums)
   assert metrics['pixel_accuracy'] == metrics['accuracy'] == pytest.approx(2 / 3)
   assert metrics['mean_iou'] == pytest.approx((1 + 1 / 2 + 0) / 3)
   # The loss neither sees nor gets a gradient from an ignored pixel.
-  loss, grad = jax.jit(jax.value_and_grad(lambda z: task.loss(z, [], labels[:1])))(
-      logits[:1])
+  loss, grad = jax.jit(jax.value_and_grad(lambda z: task.loss(z, [], labels[:1])))(logits[:1])
   assert np.all(grad[0, 1, 1] == 0) and np.any(grad[0, 0, 0] != 0)
   z = np.asarray(logits[0]).reshape(4, 4)[:3]
   want = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(3), [0, 1, 2]])
@@ -72,7 +73,7 @@ def test_saliency_mae_and_max_f_by_hand():
   #   t <= 25: P (.5 + 1)/2, R 1 -> F .7959;  26..102: P (2/3 + 1)/2, R 1 -> .8667;
   #   103..153: P .75, R .75 -> .75;  154..204: P 1, R (.5 + 1)/2 -> 13/14 (the max);
   #   205..229: P .5, R .25 -> .40625; above: 0.
-  p = jnp.array([[[.9, .6], [.4, .1]], [[.8, .8], [.8, .8]], [[1., 0.], [1., 0.]]])
+  p = jnp.array([[[0.9, 0.6], [0.4, 0.1]], [[0.8, 0.8], [0.8, 0.8]], [[1.0, 0.0], [1.0, 0.0]]])
   g = jnp.array([[[1, 0], [1, 0]], [[1, 1], [1, 1]], [[0, 1], [0, 1]]])
   sums = jax.jit(dense_metrics.saliency_sums)(p, g, jnp.array([1.0, 1.0, 0.0]))  # 3: pad
   m = dense_metrics.saliency_metrics(sums)
@@ -96,8 +97,9 @@ def test_saliency_loss_sums_fused_and_side_outputs():
     return np.mean(np.log1p(np.exp(-z)) * target + np.log1p(np.exp(z)) * (1 - target))
 
   want = bce(fused) + sum(bce(s) for s in sides)
-  got = jax.jit(task.loss)(jnp.asarray(fused, jnp.float32),
-                           [jnp.asarray(s, jnp.float32) for s in sides], labels)
+  got = jax.jit(task.loss)(
+    jnp.asarray(fused, jnp.float32), [jnp.asarray(s, jnp.float32) for s in sides], labels
+  )
   assert got == pytest.approx(want, rel=1e-5)
 
 
@@ -141,8 +143,12 @@ def test_crop_and_flip_cut_image_and_mask_identically():
   flips = 0
   for m, got in zip(mask, labels):
     padded = np.pad(m, 3, constant_values=255)
-    crops = [(f, c[y:y + 12, x0:x0 + 12]) for f, c in ((0, padded), (1, padded[:, ::-1]))
-             for y in range(7) for x0 in range(7)]
+    crops = [
+      (f, c[y : y + 12, x0 : x0 + 12])
+      for f, c in ((0, padded), (1, padded[:, ::-1]))
+      for y in range(7)
+      for x0 in range(7)
+    ]
     matches = [f for f, c in crops if np.array_equal(c, got)]
     assert matches, 'not a crop or flipped crop of the input'
     flips += matches[0]
@@ -150,8 +156,9 @@ def test_crop_and_flip_cut_image_and_mask_identically():
 
 
 def test_rescaling_samples_mask_by_nearest_neighbour_at_the_image_coordinates():
-  blocks = np.kron(np.random.default_rng(1).integers(1, 5, (4, 4, 4)),
-                   np.ones((1, 6, 6), np.int64)).astype(np.uint8)  # 24x24, 6x6 blocks
+  blocks = np.kron(
+    np.random.default_rng(1).integers(1, 5, (4, 4, 4)), np.ones((1, 6, 6), np.int64)
+  ).astype(np.uint8)  # 24x24, 6x6 blocks
   batch = {'image': (50 * blocks)[..., None], 'label': blocks}
   config = _augment_config(2.0, 0, True)
   augment = jax.jit(lambda b, k: dense_augment.train_inputs(b, k, config))
@@ -165,6 +172,7 @@ def test_rescaling_samples_mask_by_nearest_neighbour_at_the_image_coordinates():
 
 def test_a_dataset_without_masks_or_classes_that_dont_match_are_user_errors(data_dir):
   from input_pipeline import datasets
+
   config = _config(num_classes=11)
   config.dataset.name, config.dataset.data_dir = 'digits', data_dir
   task = tasks.get_task(config)
@@ -180,8 +188,12 @@ def test_a_dataset_without_masks_or_classes_that_dont_match_are_user_errors(data
 
 def test_a_few_steps_through_main_write_mean_iou_and_a_picture(data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
-  result = run_main('--config=configs/scenes_unet.py:smoke', f'--workdir={workdir}',
-                    f'--config.dataset.data_dir={data_dir}', '--config.num_train_steps=2')
+  result = run_main(
+    '--config=configs/scenes_unet.py:smoke',
+    f'--workdir={workdir}',
+    f'--config.dataset.data_dir={data_dir}',
+    '--config.num_train_steps=2',
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   test_rows = [r for r in read_metrics(workdir) if r['split'] == 'test']
   assert [r['step'] for r in test_rows] == [2]

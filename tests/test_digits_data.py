@@ -11,8 +11,7 @@ from train_lib.errors import UserError
 
 
 def _dataset_config(data_dir, name='digits'):
-  return ml_collections.ConfigDict(
-      {'name': name, 'data_dir': data_dir, 'download': False})
+  return ml_collections.ConfigDict({'name': name, 'data_dir': data_dir, 'download': False})
 
 
 def test_split_sizes_labels_and_images(data_dir):
@@ -32,6 +31,7 @@ def test_split_sizes_labels_and_images(data_dir):
 
 def test_split_is_the_documented_one(data_dir):
   from sklearn import datasets as sk
+
   ref = sk.load_digits()
   train_idx, test_idx = digits._split_indices()
   assert len(set(train_idx) | set(test_idx)) == 1797

@@ -14,21 +14,22 @@ import numpy as np
 import pytest
 
 from models import deconvnet, registry, u2net, unet
-from train_lib import summary
 from train_lib.errors import UserError
+from train_lib.modes import costs
 
 fast_jit = functools.partial(
-    jax.jit, compiler_options={'xla_backend_optimization_level': 0,
-                               'xla_cpu_use_fusion_emitters': False})
+  jax.jit,
+  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+)
 
 # name, constructor kwargs, input (N, H, W, C), parameters, output (H, W)
 REFERENCE = [
-    ('unet', dict(num_classes=2), (1, 572, 572, 1), 31_030_658, (388, 388)),
-    # milesial/Pytorch-UNet, bias=False, 3 -> 2 (architectures.md section 1c)
-    ('unet_same', dict(num_classes=2), (1, 64, 64, 3), 31_037_698, (64, 64)),
-    ('deconvnet', dict(num_classes=21), (1, 224, 224, 3), 251_805_653, (224, 224)),
-    ('u2net', dict(num_classes=1), (1, 64, 64, 3), 44_009_869, (64, 64)),
-    ('u2netp', dict(num_classes=1), (1, 48, 40, 3), 1_131_181, (48, 40)),
+  ('unet', dict(num_classes=2), (1, 572, 572, 1), 31_030_658, (388, 388)),
+  # milesial/Pytorch-UNet, bias=False, 3 -> 2 (architectures.md section 1c)
+  ('unet_same', dict(num_classes=2), (1, 64, 64, 3), 31_037_698, (64, 64)),
+  ('deconvnet', dict(num_classes=21), (1, 224, 224, 3), 251_805_653, (224, 224)),
+  ('u2net', dict(num_classes=1), (1, 64, 64, 3), 44_009_869, (64, 64)),
+  ('u2netp', dict(num_classes=1), (1, 48, 40, 3), 1_131_181, (48, 40)),
 ]
 
 
@@ -48,9 +49,11 @@ def abstract_variables(model, shape):
 def abstract_apply(model, shape):
   """Variables, output and sown side outputs, all as shapes (nothing is computed)."""
   variables = abstract_variables(model, shape)
-  out, state = jax.eval_shape(lambda v, x: model.apply(
-      v, x, train=True, rngs=rngs(), mutable=['batch_stats', 'aux_logits']),
-      variables, jax.ShapeDtypeStruct(shape, jnp.float32))
+  out, state = jax.eval_shape(
+    lambda v, x: model.apply(v, x, train=True, rngs=rngs(), mutable=['batch_stats', 'aux_logits']),
+    variables,
+    jax.ShapeDtypeStruct(shape, jnp.float32),
+  )
   return variables, out, state
 
 
@@ -58,12 +61,15 @@ def test_every_variant_has_a_reference():
   assert {*unet.MODELS, *deconvnet.MODELS, *u2net.MODELS} == {r[0] for r in REFERENCE}
 
 
-@pytest.mark.parametrize('name,kwargs,shape,message', [
+@pytest.mark.parametrize(
+  'name,kwargs,shape,message',
+  [
     ('unet', {}, (1, 570, 570, 1), 'even sizes before every pool'),  # 279 at pool 2
     ('unet', dict(up='bilinear'), (1, 572, 572, 1), 'transposed convolution'),
     ('unet_same', dict(up='nearest'), (1, 64, 64, 1), "--config.model.up to 'transpose'"),
     ('deconvnet', {}, (1, 192, 192, 3), 'fc6 (7x7) needs pool5 maps of at least 7x7'),
-])
+  ],
+)
 def test_bad_sizes_and_options_are_user_errors(name, kwargs, shape, message):
   with pytest.raises(UserError, match=re.escape(message)):
     abstract_variables(registry.MODELS[name](num_classes=2, **kwargs), shape)
@@ -88,9 +94,11 @@ def test_reference_macs():
   input (out pixels x k^2 x in x out, zeros included): U-Net 167.3 GMACs at 572,
   DeconvNet 37.7 at 224. Our summary counts the multiplies that happen (in pixels x
   k^2 x in x out); the two agree on every other layer."""
-  for name, classes, shape, reference in (('unet', 2, (1, 572, 572, 1), 167.3),
-                                          ('deconvnet', 21, (1, 224, 224, 3), 37.7)):
-    result = summary.summarize(registry.MODELS[name](num_classes=classes), shape)
+  for name, classes, shape, reference in (
+    ('unet', 2, (1, 572, 572, 1), 167.3),
+    ('deconvnet', 21, (1, 224, 224, 3), 37.7),
+  ):
+    result = costs.summarize(registry.MODELS[name](num_classes=classes), shape)
     stretched = result.total_macs
     for layer in result.layers:
       if layer.type == 'ConvTranspose2d':
@@ -122,11 +130,11 @@ def filled(shapes, seed=0):
 # Reduced instances: name, kwargs, input. The valid U-Net maps 60 -> 20 with two
 # poolings; odd sizes exercise the same U-Net's padding and the pooling's ceil mode.
 SMALL = [
-    ('unet', dict(base_width=4, depth=2), (2, 60, 60, 1)),
-    ('unet_same', dict(base_width=4, depth=2), (2, 18, 23, 1)),
-    ('unet_same', dict(base_width=4, depth=2, up='bilinear'), (2, 18, 23, 1)),
-    ('deconvnet', dict(base_width=4, fc_features=16, fc_kernel=2), (2, 64, 64, 3)),
-    ('u2netp', dict(), (2, 30, 27, 3)),  # U^2-Net's reduced-width form
+  ('unet', dict(base_width=4, depth=2), (2, 60, 60, 1)),
+  ('unet_same', dict(base_width=4, depth=2), (2, 18, 23, 1)),
+  ('unet_same', dict(base_width=4, depth=2, up='bilinear'), (2, 18, 23, 1)),
+  ('deconvnet', dict(base_width=4, fc_features=16, fc_kernel=2), (2, 64, 64, 3)),
+  ('u2netp', dict(), (2, 30, 27, 3)),  # U^2-Net's reduced-width form
 ]
 
 
@@ -138,15 +146,20 @@ def test_train_step_reduced_width(name, kwargs, shape):
   x = jnp.asarray(np.random.default_rng(1).normal(size=shape), jnp.float32)
 
   def loss_fn(params):
-    logits, state = model.apply({**variables, 'params': params}, x, train=True,
-                                rngs={'dropout': jax.random.key(1)},
-                                mutable=['batch_stats', 'aux_logits'])
+    logits, state = model.apply(
+      {**variables, 'params': params},
+      x,
+      train=True,
+      rngs={'dropout': jax.random.key(1)},
+      mutable=['batch_stats', 'aux_logits'],
+    )
     sides = [s for (s,) in state.get('aux_logits', {}).values()]
     loss = sum(jnp.mean(jnp.square(y)) for y in [logits, *sides])
     return loss, (logits, sides)
 
   (loss, (logits, sides)), grads = fast_jit(jax.value_and_grad(loss_fn, has_aux=True))(
-      variables['params'])
+    variables['params']
+  )
   assert np.isfinite(float(loss))
   out_h, out_w = (20, 20) if name == 'unet' else shape[1:3]
   assert logits.shape == (shape[0], out_h, out_w, classes)

@@ -35,11 +35,16 @@ def _builder(name, data_dir):
 def test_device_resident_batches_are_the_host_batches_and_resume():
   """Gathered in the step from the on-device split: host order, no communication."""
   n, batch = 50, 16  # 3 steps per epoch
-  data = {'image': np.random.default_rng(0).integers(0, 256, (n, 4, 4, 1), np.uint8),
-          'label': np.arange(n, dtype=np.int32)}
+  data = {
+    'image': np.random.default_rng(0).integers(0, 256, (n, 4, 4, 1), np.uint8),
+    'label': np.arange(n, dtype=np.int32),
+  }
   mesh = sharding.create_mesh()
-  take = jax.jit(functools.partial(resident.take_batch, batch_size=batch,
-                                   batch_sharding=sharding.batch_sharding(mesh)))
+  take = jax.jit(
+    functools.partial(
+      resident.take_batch, batch_size=batch, batch_sharding=sharding.batch_sharding(mesh)
+    )
+  )
   host = batches.train_batches(data, batch, seed=5)
   inputs = resident.step_inputs(data, batch, 5, 0, mesh)
   gathered = []
@@ -63,14 +68,18 @@ def test_two_processes_read_disjoint_shards_and_evaluate_each_example_once(tiny_
   config = digits_lenet5.get_config().input
   seen, evaluated = [], []
   for process in range(2):
-    train_batches = stream.as_numpy(stream.train_dataset(
-        builder, 'train', config, 8, seed=0, process_index=process, process_count=2))
+    train_batches = stream.as_numpy(
+      stream.train_dataset(
+        builder, 'train', config, 8, seed=0, process_index=process, process_count=2
+      )
+    )
     epoch = [fake_tfds.index(next(train_batches)['image']) for _ in range(5)]
     ids = np.concatenate(epoch)  # local batch 4: 5 batches are the 20 of the shard
     assert len(set(ids.tolist())) == 20
     seen.append(set(ids.tolist()))
-    for b in stream.as_numpy(stream.eval_dataset(builder, 'test', config, 8,
-                                                 process_index=process, process_count=2)):
+    for b in stream.as_numpy(
+      stream.eval_dataset(builder, 'test', config, 8, process_index=process, process_count=2)
+    ):
       assert b['image'].shape == (4, 32, 32, 3)
       evaluated += (fake_tfds.index(b['image'])[b['mask'] > 0] + 1000).tolist()
   assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(40))
@@ -96,7 +105,7 @@ def test_streamed_batches_are_a_function_of_seed_and_step(tiny_dir, monkeypatch)
       got = next(resumed)
       np.testing.assert_array_equal(got['image'], first[step]['image'])
       np.testing.assert_array_equal(got['label'], first[step]['label'])
-  epochs = [np.concatenate([b['label'] for b in first[e * 5:e * 5 + 5]]) for e in (0, 1)]
+  epochs = [np.concatenate([b['label'] for b in first[e * 5 : e * 5 + 5]]) for e in (0, 1)]
   assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(40))  # labels name images
   assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
   assert not np.array_equal(next(run(0, seed=1))['label'], first[0]['label'])
@@ -108,15 +117,13 @@ def test_ten_crop_evaluation_averages_the_logits_of_the_views(tiny_dir):
   config.model.name, config.input.channels = 'lenet5_modern', 3
   config.input.image_size, config.input.eval_resize = 32, 36
   config.input.eval_crop = 'ten_crop'
-  eval_batches = list(stream.as_numpy(stream.eval_dataset(
-      builder, 'validation', config.input, 8)))
+  eval_batches = list(stream.as_numpy(stream.eval_dataset(builder, 'validation', config.input, 8)))
   again = list(stream.as_numpy(stream.eval_dataset(builder, 'validation', config.input, 8)))
   for a, b in zip(eval_batches, again):  # evaluation is deterministic
     np.testing.assert_array_equal(a['image'], b['image'])
   mesh = sharding.create_mesh()
   model = registry.create_model(config.model, num_classes=1000)
-  state = jax.jit(lambda: steps.create_train_state(model, optax.sgd(0.1), config,
-                                                   (32, 32, 3)))()
+  state = jax.jit(lambda: steps.create_train_state(model, optax.sgd(0.1), config, (32, 32, 3)))()
   rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
   state = jax.device_put(state, rep)
   _, eval_step = steps.compile_steps(model, optax.sgd(0.1), config, mesh, rep)
@@ -125,8 +132,11 @@ def test_ten_crop_evaluation_averages_the_logits_of_the_views(tiny_dir):
   images = np.concatenate([b['image'][b['mask'] > 0] for b in eval_batches])
   labels = np.concatenate([b['label'][b['mask'] > 0] for b in eval_batches])
   assert images.shape == (12, 10, 32, 32, 3)
-  apply = jax.jit(lambda params, x: model.apply(
-      {'params': params}, preprocess.normalize(x, config.input), train=False))
+  apply = jax.jit(
+    lambda params, x: model.apply(
+      {'params': params}, preprocess.normalize(x, config.input), train=False
+    )
+  )
   logits = np.asarray(apply(state.params, images.reshape(120, 32, 32, 3)))
   logits = logits.reshape(12, 10, 1000).mean(1)
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()

@@ -13,23 +13,24 @@ import pytest
 from configs import default, imagenet_googlenet
 from models import googlenet, registry
 from models.pooling import max_pool
-from train_lib import summary
 from train_lib.errors import UserError
+from train_lib.modes import costs
 
 MODELS = googlenet.MODELS
 
 # Both options only make XLA compile faster on CPU (together about 4x for the gradient
 # test): LLVM at -O0, and the older elemental emitters for fusions.
 fast_jit = functools.partial(
-    jax.jit, compiler_options={'xla_backend_optimization_level': 0,
-                               'xla_cpu_use_fusion_emitters': False})
+  jax.jit,
+  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+)
 
 # architectures.md section 1a ([TV] and [CALC]): (name, aux_logits) -> parameters.
 EXPECTED_PARAMS = {
-    ('googlenet', False): 6_624_904,
-    ('googlenet', True): 13_004_888,
-    ('googlenet_paper', False): 6_998_552,
-    ('googlenet_paper', True): 13_378_280,
+  ('googlenet', False): 6_624_904,
+  ('googlenet', True): 13_004_888,
+  ('googlenet_paper', False): 6_998_552,
+  ('googlenet_paper', True): 13_378_280,
 }
 
 
@@ -55,8 +56,12 @@ def test_param_count(name, aux):
   if aux:  # init in training mode builds the same heads and sows nothing
     x = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
     model = MODELS[name](num_classes=1000, aux_logits=True)
-    train_vars = jax.eval_shape(lambda x: model.init(
-        {'params': jax.random.key(0), 'dropout': jax.random.key(1)}, x, train=True), x)
+    train_vars = jax.eval_shape(
+      lambda x: model.init(
+        {'params': jax.random.key(0), 'dropout': jax.random.key(1)}, x, train=True
+      ),
+      x,
+    )
     assert set(train_vars) == set(variables)
     assert count_params(train_vars['params']) == EXPECTED_PARAMS[name, aux]
 
@@ -64,7 +69,7 @@ def test_param_count(name, aux):
 # architectures.md section 1a: torchvision's 1.498 GMACs, [CALC] 1.583 for the paper's.
 @pytest.mark.parametrize('name,gmacs', [('googlenet', 1.498), ('googlenet_paper', 1.583)])
 def test_macs(name, gmacs):
-  s = summary.summarize(MODELS[name](num_classes=1000), (1, 224, 224, 3))
+  s = costs.summarize(MODELS[name](num_classes=1000), (1, 224, 224, 3))
   assert round(s.total_macs / 1e9, 3) == gmacs
 
 
@@ -74,15 +79,22 @@ def test_output_shape_and_feature_sizes(name):
   variables = abstract_variables(model, 224, batch=2)
   x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
   logits, state = jax.eval_shape(
-      lambda v, x: model.apply(v, x, train=False, capture_intermediates=True,
-                               mutable=['intermediates', 'aux_logits']), variables, x)
+    lambda v, x: model.apply(
+      v, x, train=False, capture_intermediates=True, mutable=['intermediates', 'aux_logits']
+    ),
+    variables,
+    x,
+  )
   assert logits.shape == (2, 1000) and logits.dtype == jnp.float32
   assert 'aux_logits' not in state  # the aux heads do not run in eval
   inter = state['intermediates']
   assert 'aux1' not in inter and 'aux2' not in inter
   # Table 1: 28x28 after the stem, 14x14 after maxpool3, 7x7 after maxpool4.
-  for module, shape in (('inception3b', (28, 28, 480)), ('inception4e', (14, 14, 832)),
-                        ('inception5b', (7, 7, 1024))):
+  for module, shape in (
+    ('inception3b', (28, 28, 480)),
+    ('inception4e', (14, 14, 832)),
+    ('inception5b', (7, 7, 1024)),
+  ):
     assert inter[module]['__call__'][0].shape == (2,) + shape, module
 
 
@@ -104,18 +116,21 @@ def numpy_max_pool(x, k, s, p, out_hw):
   for i in range(out_hw[0]):
     for j in range(out_hw[1]):
       r, c = i * s - p, j * s - p
-      out[i, j] = x[max(r, 0):r + k, max(c, 0):c + k].max(axis=(0, 1))
+      out[i, j] = x[max(r, 0) : r + k, max(c, 0) : c + k].max(axis=(0, 1))
   return out
 
 
 # A 7x10 input; output sizes worked out by hand from PyTorch's ceil-mode rule.
-@pytest.mark.parametrize('k,s,p,out_hw', [
+@pytest.mark.parametrize(
+  'k,s,p,out_hw',
+  [
     (3, 2, 0, (3, 5)),  # 7: ceil(4/2)+1 = 3; 10: ceil(7/2)+1 = 5 (floor: 4)
     (2, 2, 0, (4, 5)),  # 7: ceil(5/2)+1 = 4 (floor: 3); 10: 5
     (3, 2, 1, (4, 6)),  # 7: ceil(6/2)+1 = 4; 10: ceil(9/2)+1 = 6 (floor: 5)
     (2, 2, 1, (4, 6)),  # 7: ceil(7/2)+1 = 5, but the 5th window starts in the pad: 4
     (3, 1, 1, (7, 10)),  # the Inception pool branch keeps the size
-])
+  ],
+)
 def test_ceil_mode_max_pool_matches_numpy(k, s, p, out_hw):
   x = np.random.default_rng(0).normal(size=(7, 10, 3)).astype(np.float32)
   y = max_pool(jnp.asarray(x)[None], k, s, padding=p, ceil_mode=True)[0]
@@ -129,9 +144,10 @@ def test_adaptive_avg_pool_matches_torch_bins(n):
   def bins(size):  # torch: [floor(i * in / out), ceil((i + 1) * in / out))
     return [(math.floor(i * size / 4), math.ceil((i + 1) * size / 4)) for i in range(4)]
 
-  want = np.array([[x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in bins(n + 1)]
-                   for r0, r1 in bins(n)]).transpose(2, 0, 1, 3)
-  pool = googlenet._adaptive_avg_pool  # pylint: disable=protected-access
+  want = np.array(
+    [[x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in bins(n + 1)] for r0, r1 in bins(n)]
+  ).transpose(2, 0, 1, 3)
+  pool = googlenet._adaptive_avg_pool
   got = jax.jit(pool, static_argnums=1)(jnp.asarray(x), (4, 4))
   np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
   if n == 14:  # overlapping bins, as in torchvision's aux heads at 224 input
@@ -182,19 +198,25 @@ def test_train_step_gradients_and_aux_logits(name):
   variables = {**shapes, 'params': filled_params(shapes['params'])}
   if 'batch_stats' in shapes:
     variables['batch_stats'] = jax.tree.map(
-        lambda s: jnp.zeros(s.shape, s.dtype), shapes['batch_stats'])
+      lambda s: jnp.zeros(s.shape, s.dtype), shapes['batch_stats']
+    )
 
   def loss_fn(params):
-    logits, state = model.apply({**variables, 'params': params}, x, train=True,
-                                rngs={'dropout': jax.random.key(1)},
-                                mutable=['batch_stats', 'aux_logits'])
+    logits, state = model.apply(
+      {**variables, 'params': params},
+      x,
+      train=True,
+      rngs={'dropout': jax.random.key(1)},
+      mutable=['batch_stats', 'aux_logits'],
+    )
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     for aux in jax.tree.leaves(state['aux_logits']):  # section 5: weight 0.3
       loss += 0.3 * optax.softmax_cross_entropy_with_integer_labels(aux, labels).mean()
     return loss, (logits, state['aux_logits'])
 
   (loss, (logits, aux)), grads = fast_jit(jax.value_and_grad(loss_fn, has_aux=True))(
-      variables['params'])
+    variables['params']
+  )
   assert logits.shape == (2, 5) and np.isfinite(float(loss))
   assert set(aux) == {'aux1', 'aux2'}
   for head in ('aux1', 'aux2'):
@@ -215,8 +237,12 @@ def test_no_aux_logits_without_aux_heads(name):
   variables = abstract_variables(model, 96)
   x = jax.ShapeDtypeStruct((1, 96, 96, 3), jnp.float32)
   _, state = jax.eval_shape(
-      lambda v, x: model.apply(v, x, train=True, rngs={'dropout': jax.random.key(0)},
-                               mutable=['batch_stats', 'aux_logits']), variables, x)
+    lambda v, x: model.apply(
+      v, x, train=True, rngs={'dropout': jax.random.key(0)}, mutable=['batch_stats', 'aux_logits']
+    ),
+    variables,
+    x,
+  )
   assert 'aux_logits' not in state
   assert 'aux1' not in variables['params'] and 'aux2' not in variables['params']
 
@@ -237,17 +263,21 @@ def flat_keys(config, prefix=''):
   return keys
 
 
-@pytest.mark.parametrize('arg,name,size,count', [
+@pytest.mark.parametrize(
+  'arg,name,size,count',
+  [
     ('', 'googlenet', 224, EXPECTED_PARAMS['googlenet', True]),
     ('paper', 'googlenet_paper', 224, EXPECTED_PARAMS['googlenet_paper', True]),
     ('smoke', 'googlenet', 64, EXPECTED_PARAMS['googlenet', True]),
     ('paper,smoke', 'googlenet_paper', 96, None),  # fc1 sees 1x1 maps at 96
-])
+  ],
+)
 def test_config_builds(monkeypatch, arg, name, size, count):
   config = imagenet_googlenet.get_config(arg)
   # Only the base config's fields (the model's own fields live under config.model).
-  extra = {k for k in flat_keys(config) - flat_keys(default.get_config())
-           if not k.startswith('model.')}
+  extra = {
+    k for k in flat_keys(config) - flat_keys(default.get_config()) if not k.startswith('model.')
+  }
   assert not extra
   assert config.model.name == name and config.input.image_size == size
   assert config.dataset.name == 'imagenet2012' and config.dataset.num_classes == 1000
@@ -256,8 +286,9 @@ def test_config_builds(monkeypatch, arg, name, size, count):
     assert config.lr_boundaries_epochs[:2] == (8.0, 16.0)
     assert len(config.lr_boundaries_epochs) == 31 and config.lr_decay == 0.96
   monkeypatch.setattr(registry, 'MODELS', {**registry.MODELS, **MODELS})
-  model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
-                                half_precision=config.half_precision)
+  model = registry.create_model(
+    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
+  )
   variables = abstract_variables(model, config.input.image_size)
   if count is not None:
     assert count_params(variables['params']) == count

@@ -25,10 +25,13 @@ from train_lib.errors import UserError
 
 APT = idx.FASHION_MNIST_APT
 REAL = pytest.mark.skipif(
-    not all(os.path.isfile(os.path.join(idx.FASHION_MNIST_DIR, f + '.gz'))
-            for pair in idx.FILES.values() for f in pair),
-    reason=f'Fashion-MNIST is not installed in {idx.FASHION_MNIST_DIR}; install it with '
-           f'`{APT}`')
+  not all(
+    os.path.isfile(os.path.join(idx.FASHION_MNIST_DIR, f + '.gz'))
+    for pair in idx.FILES.values()
+    for f in pair
+  ),
+  reason=f'Fashion-MNIST is not installed in {idx.FASHION_MNIST_DIR}; install it with `{APT}`',
+)
 
 
 def write_idx(path, array: np.ndarray, magic: int | None = None) -> str:
@@ -64,8 +67,9 @@ def idx_dir(tmp_path):
 
 
 def _dataset_config(name, data_dir, manual_dir=''):
-  return ml_collections.ConfigDict({'name': name, 'data_dir': data_dir, 'download': False,
-                                    'manual_dir': manual_dir})
+  return ml_collections.ConfigDict(
+    {'name': name, 'data_dir': data_dir, 'download': False, 'manual_dir': manual_dir}
+  )
 
 
 def test_read_idx_decodes_gzip_and_raw_files(idx_dir):
@@ -94,8 +98,9 @@ def test_builder_round_trip_in_file_order(idx_dir, tmp_path, name):
     np.testing.assert_array_equal(data['label'], labels)
 
 
-@pytest.mark.parametrize('ours, catalog', [('fashion_mnist_idx', 'fashion_mnist'),
-                                           ('mnist_idx', 'mnist')])
+@pytest.mark.parametrize(
+  'ours, catalog', [('fashion_mnist_idx', 'fashion_mnist'), ('mnist_idx', 'mnist')]
+)
 def test_features_as_the_catalog_which_is_not_shadowed(tmp_path, ours, catalog):
   """Importing our builders leaves TFDS's own under their names; features match."""
   assert datasets.OUR_BUILDERS[ours] is tfds.builder_cls(ours)
@@ -113,8 +118,18 @@ def test_features_as_the_catalog_which_is_not_shadowed(tmp_path, ours, catalog):
 
 def test_fashion_mnist_label_names():
   names = datasets.OUR_BUILDERS['fashion_mnist_idx']().info.features['label'].names
-  assert names == ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
-                   'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+  assert names == [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+  ]
 
 
 def _error(call, *fragments):
@@ -134,8 +149,13 @@ def test_missing_file(idx_dir):
 
 def test_wrong_magic_number(tmp_path):
   path = write_idx(tmp_path / 'x.gz', np.zeros((2, 28, 28), np.uint8), magic=0x0801)
-  _error(lambda: idx.read_idx(path, 3, APT), path, 'wrong magic number 0x00000801',
-         'expected 0x00000803', APT)
+  _error(
+    lambda: idx.read_idx(path, 3, APT),
+    path,
+    'wrong magic number 0x00000801',
+    'expected 0x00000803',
+    APT,
+  )
   path = write_idx(tmp_path / 'y', np.zeros(3, np.uint8), magic=0x0D01)  # float32 type
   _error(lambda: idx.read_idx(path, 1, APT), path, 'wrong magic number 0x00000d01')
 
@@ -154,7 +174,7 @@ def test_truncated_files(tmp_path):
   packed = gzip.compress(data)
   path = str(tmp_path / 'cut.gz')
   with open(path, 'wb') as f:
-    f.write(packed[:len(packed) // 2])
+    f.write(packed[: len(packed) // 2])
   _error(lambda: idx.read_idx(path, 3, APT), path, 'is truncated', APT)
   # Longer than its header says is an error too: it is not the file the header names.
   path = str(tmp_path / 'long')
@@ -167,8 +187,7 @@ def test_files_that_do_not_fit_each_other(idx_dir):
   directory, want = idx_dir
   write_idx(os.path.join(directory, 'train-labels-idx1-ubyte.gz'), want['train'][1][:5])
   _error(lambda: idx.read_split(directory, 'train'), '20 images but 5 labels')
-  write_idx(os.path.join(directory, 'train-labels-idx1-ubyte.gz'),
-            np.full(20, 10, np.uint8))
+  write_idx(os.path.join(directory, 'train-labels-idx1-ubyte.gz'), np.full(20, 10, np.uint8))
   _error(lambda: idx.read_split(directory, 'train'), 'has label 10')
 
 
@@ -180,8 +199,11 @@ def test_builder_errors_leave_nothing_prepared(idx_dir, tmp_path):
   config = _dataset_config('fashion_mnist_idx', data_dir, directory)
   _error(lambda: datasets.get_builder(config), bad, 'wrong magic number', APT)
   missing = str(tmp_path / 'nowhere')
-  _error(lambda: datasets.get_builder(_dataset_config('fashion_mnist_idx', data_dir,
-                                                      missing)), missing, APT)
+  _error(
+    lambda: datasets.get_builder(_dataset_config('fashion_mnist_idx', data_dir, missing)),
+    missing,
+    APT,
+  )
   # Fixed files are then prepared: the failed attempts left no half-prepared dataset.
   write_idx(bad, np.zeros((10, 28, 28), np.uint8))
   builder = datasets.get_builder(config)
@@ -202,15 +224,13 @@ def test_real_fashion_mnist(real_builder):
     data = datasets.load_arrays(real_builder, split)
     assert data['image'].shape[1:] == (28, 28, 1) and data['image'].dtype == np.uint8
     assert data['label'].min() == 0 and data['label'].max() == 9
-    np.testing.assert_array_equal(np.bincount(data['label'], minlength=10),
-                                  [per_class] * 10)
+    np.testing.assert_array_equal(np.bincount(data['label'], minlength=10), [per_class] * 10)
     if split == 'train':
       # The files' first image is an ankle boot, and the dataset keeps their order.
       assert data['label'][0] == 9
       names = real_builder.info.features['label'].names
       assert names[data['label'][0]] == 'Ankle boot'
-      first = idx.read_idx(os.path.join(idx.FASHION_MNIST_DIR,
-                                        'train-images-idx3-ubyte.gz'), 3)[0]
+      first = idx.read_idx(os.path.join(idx.FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), 3)[0]
       np.testing.assert_array_equal(data['image'][0, ..., 0], first)
 
 
@@ -218,12 +238,17 @@ def test_real_fashion_mnist(real_builder):
 def test_main_trains_fashion_mnist_lenet5(real_builder, data_dir, tmp_path):
   del real_builder  # prepared: the run only reads it
   workdir = str(tmp_path / 'run')
-  result = run_main('--config=configs/fashion_mnist_lenet5.py', f'--workdir={workdir}',
-                    f'--config.dataset.data_dir={data_dir}',
-                    '--config.dataset.train_split=train[:512]',
-                    '--config.dataset.eval_split=test[:256]', '--config.batch_size=64',
-                    '--config.eval_batch_size=64', '--config.num_train_steps=4',
-                    '--config.log_every_steps=2')
+  result = run_main(
+    '--config=configs/fashion_mnist_lenet5.py',
+    f'--workdir={workdir}',
+    f'--config.dataset.data_dir={data_dir}',
+    '--config.dataset.train_split=train[:512]',
+    '--config.dataset.eval_split=test[:256]',
+    '--config.batch_size=64',
+    '--config.eval_batch_size=64',
+    '--config.num_train_steps=4',
+    '--config.log_every_steps=2',
+  )
   assert result.returncode == 0, result.stderr
   last = [r for r in read_metrics(workdir) if r['split'] == 'test'][-1]
   assert last['step'] == 4 and 0.0 <= last['accuracy'] <= 1.0
@@ -231,9 +256,12 @@ def test_main_trains_fashion_mnist_lenet5(real_builder, data_dir, tmp_path):
 
 def test_main_missing_files_is_one_error_line(tmp_path):
   missing = str(tmp_path / 'no-fashion-mnist')
-  result = run_main('--config=configs/fashion_mnist_lenet5.py',
-                    f'--workdir={tmp_path}/run', f'--config.dataset.data_dir={tmp_path}/tfds',
-                    f'--config.dataset.manual_dir={missing}')
+  result = run_main(
+    '--config=configs/fashion_mnist_lenet5.py',
+    f'--workdir={tmp_path}/run',
+    f'--config.dataset.data_dir={tmp_path}/tfds',
+    f'--config.dataset.manual_dir={missing}',
+  )
   assert_user_error(result, missing, APT)
 
 
@@ -241,9 +269,17 @@ def test_table_rows_name_configs_that_load():
   table = fashion_mnist.get_table()
   # The families' own names (the registry merges them).
   models = {**lenet.MODELS, **resnet.MODELS, **vgg.MODELS, **googlenet.MODELS}
-  inputs = {'lenet5_modern': 32, 'lenet5_softmax': 32, 'cifar_resnet20': 32,
-            'cifar_plain20': 32, 'cifar_resnet56': 32, 'cifar_plain56': 32,
-            'resnet18': 64, 'googlenet': 64, 'vgg16': 32}
+  inputs = {
+    'lenet5_modern': 32,
+    'lenet5_softmax': 32,
+    'cifar_resnet20': 32,
+    'cifar_plain20': 32,
+    'cifar_resnet56': 32,
+    'cifar_plain56': 32,
+    'resnet18': 64,
+    'googlenet': 64,
+    'vgg16': 32,
+  }
   for row in table.rows:
     assert os.path.isfile(os.path.join(os.path.dirname(__file__), '..', row.config))
     module = importlib.import_module(row.config.removesuffix('.py').replace('/', '.'))
@@ -261,9 +297,15 @@ def test_table_rows_name_configs_that_load():
   assert {c.name: c.published for c in table.context}['WRN-28-10'] == 95.9
 
 
-@pytest.mark.parametrize('variant, model, shortcut', [
-    ('20', 'cifar_resnet20', 'A'), ('56', 'cifar_resnet56', 'A'),
-    ('plain20', 'cifar_plain20', 'none'), ('plain56', 'cifar_plain56', 'none')])
+@pytest.mark.parametrize(
+  'variant, model, shortcut',
+  [
+    ('20', 'cifar_resnet20', 'A'),
+    ('56', 'cifar_resnet56', 'A'),
+    ('plain20', 'cifar_plain20', 'none'),
+    ('plain56', 'cifar_plain56', 'none'),
+  ],
+)
 def test_resnet_configs(variant, model, shortcut):
   config = fashion_mnist_resnet.get_config(variant)
   assert (config.model.name, config.model.shortcut) == (model, shortcut)

@@ -10,7 +10,8 @@ from models import lenet
 
 def _params(model):
   variables = jax.eval_shape(
-      lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 1)), train=False))
+    lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 1)), train=False)
+  )
   return variables['params']
 
 
@@ -22,14 +23,20 @@ def test_paper_parameter_counts():
   params = _params(lenet.LeNet5())
   per_layer = {k: _count(v) for k, v in params.items()}
   # LeCun et al. 1998, section II.B: the layer counts and 60,000 for C1..F6.
-  assert per_layer == {'C1': 156, 'S2': 12, 'C3': 1516, 'S4': 32, 'C5': 48120,
-                       'F6': 10164, 'output': 840}
+  assert per_layer == {
+    'C1': 156,
+    'S2': 12,
+    'C3': 1516,
+    'S4': 32,
+    'C5': 48120,
+    'F6': 10164,
+    'output': 840,
+  }
   assert sum(v for k, v in per_layer.items() if k != 'output') == 60_000
   assert _count(params) == 60_840
 
 
-@pytest.mark.parametrize('name,count', [('lenet5_softmax', 60_850),
-                                        ('lenet5_modern', 61_706)])
+@pytest.mark.parametrize('name,count', [('lenet5_softmax', 60_850), ('lenet5_modern', 61_706)])
 def test_variant_parameter_counts(name, count):
   assert _count(_params(lenet.MODELS[name]())) == count
 
@@ -60,10 +67,9 @@ def test_forward_and_gradients(name):
 
   def loss(params):
     logits = model.apply({'params': params}, x, train=True)
-    return jnp.sum(logits ** 2), logits
+    return jnp.sum(logits**2), logits
 
-  grad_fn = jax.jit(jax.grad(loss, has_aux=True)).lower(variables['params']).compile(
-      FAST_COMPILE)
+  grad_fn = jax.jit(jax.grad(loss, has_aux=True)).lower(variables['params']).compile(FAST_COMPILE)
   grads, logits = grad_fn(variables['params'])
   assert logits.shape == (3, 10) and logits.dtype == jnp.float32
   fixed = grads.pop('output') if name == 'lenet5' else None

@@ -23,15 +23,25 @@ from train_lib.errors import UserError
 
 STEPS = 16
 # The host feed: each process makes only its slice of every batch.
-OVERRIDES = {'input.feed': 'host', 'batch_size': 64, 'eval_batch_size': 64,
-             'num_train_steps': STEPS, 'log_every_steps': 1, 'eval_every_steps': 1000,
-             'checkpoint_every_steps': 1000}
+OVERRIDES = {
+  'input.feed': 'host',
+  'batch_size': 64,
+  'eval_batch_size': 64,
+  'num_train_steps': STEPS,
+  'log_every_steps': 1,
+  'eval_every_steps': 1000,
+  'checkpoint_every_steps': 1000,
+}
 TIMEOUT = 240  # seconds for any one run; the processes are killed after it
 
 
 def _flags(data_dir, workdir):
-  return ['--config=configs/digits_lenet5.py', f'--config.dataset.data_dir={data_dir}',
-          *[f'--config.{k}={v}' for k, v in OVERRIDES.items()], f'--workdir={workdir}']
+  return [
+    '--config=configs/digits_lenet5.py',
+    f'--config.dataset.data_dir={data_dir}',
+    *[f'--config.{k}={v}' for k, v in OVERRIDES.items()],
+    f'--workdir={workdir}',
+  ]
 
 
 def _config(data_dir):
@@ -63,15 +73,25 @@ class _Processes:
     """
     port = _free_port()
     for i in range(2):
-      out, err = (open(os.path.join(self._log_dir, f'{run}_{i}.{x}'), 'w+')
-                  for x in ('out', 'err'))
+      out, err = (open(os.path.join(self._log_dir, f'{run}_{i}.{x}'), 'w+') for x in ('out', 'err'))
       self._logs.append((out, err))
-      self._procs.append(subprocess.Popen(
-          main_command(*_flags(data_dir, workdir), '--config.compilation_cache_dir=none',
-                       f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2',
-                       f'--process_id={i}'),
-          cwd=ROOT, env=main_env(4), stdout=out, stderr=err, text=True,
-          start_new_session=True))
+      self._procs.append(
+        subprocess.Popen(
+          main_command(
+            *_flags(data_dir, workdir),
+            '--config.compilation_cache_dir=none',
+            f'--coordinator_address=127.0.0.1:{port}',
+            '--num_processes=2',
+            f'--process_id={i}',
+          ),
+          cwd=ROOT,
+          env=main_env(4),
+          stdout=out,
+          stderr=err,
+          text=True,
+          start_new_session=True,
+        )
+      )
     return self._procs[-2:]
 
   def wait(self, procs, timeout=TIMEOUT):
@@ -100,7 +120,8 @@ def _wait_for_train_row(workdir, step, procs, timeout=TIMEOUT):
   path, deadline = os.path.join(workdir, 'metrics.jsonl'), time.time() + timeout
   while time.time() < deadline and all(p.poll() is None for p in procs):
     if os.path.exists(path) and any(
-        r['split'] == 'train' and r['step'] >= step for r in read_metrics(workdir)):
+      r['split'] == 'train' and r['step'] >= step for r in read_metrics(workdir)
+    ):
       return True
     time.sleep(0.02)
   return False
@@ -123,8 +144,7 @@ def test_two_processes_train_like_one_and_resume_after_sigterm(data_dir, tmp_pat
     assert messages[1].startswith('SIGTERM after step'), messages
     stop_step = int(messages[1].split('after step ')[1])
     assert messages[0].endswith(f'after step {stop_step}')
-    saved = [int(n) for n in os.listdir(os.path.join(multi_dir, 'checkpoints'))
-             if n.isdigit()]
+    saved = [int(n) for n in os.listdir(os.path.join(multi_dir, 'checkpoints')) if n.isdigit()]
     assert saved == [stop_step] and stop_step < STEPS
 
     second = procs.start_two(data_dir, multi_dir, 'resumed')
@@ -150,8 +170,10 @@ def test_two_processes_train_like_one_and_resume_after_sigterm(data_dir, tmp_pat
 
 @pytest.mark.parametrize('num_examples', [40, 37])
 def test_process_slices_make_the_global_batch(monkeypatch, num_examples):
-  data = {'image': np.arange(num_examples, dtype=np.uint8).reshape(-1, 1, 1, 1),
-          'label': np.arange(num_examples, dtype=np.int32)}
+  data = {
+    'image': np.arange(num_examples, dtype=np.uint8).reshape(-1, 1, 1, 1),
+    'label': np.arange(num_examples, dtype=np.int32),
+  }
 
   def per_process(make):
     parts = []
@@ -169,8 +191,7 @@ def test_process_slices_make_the_global_batch(monkeypatch, num_examples):
   single = train()
   parts = per_process(train)
   for step in range(6):
-    np.testing.assert_array_equal(np.concatenate([parts[0][step], parts[1][step]]),
-                                  single[step])
+    np.testing.assert_array_equal(np.concatenate([parts[0][step], parts[1][step]]), single[step])
     assert len(parts[0][step]) == 4
   evals = per_process(lambda: list(batches.eval_batches(data, 16)))
   seen = [b['label'][b['mask'] > 0] for part in evals for b in part]
@@ -195,8 +216,7 @@ def init_calls(monkeypatch):
   monkeypatch.setattr(jax.distributed, 'initialize', lambda *a: calls.append(a))
   monkeypatch.setattr(jax.config, 'update', lambda *a: None)
   monkeypatch.setattr(distributed, 'detected_cluster', lambda: None)
-  for name in (distributed.ENV_ADDRESS, distributed.ENV_NUM_PROCESSES,
-               distributed.ENV_PROCESS_ID):
+  for name in (distributed.ENV_ADDRESS, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID):
     monkeypatch.delenv(name, raising=False)
   return calls
 
@@ -210,8 +230,7 @@ def test_initialize_from_flags_and_environment(init_calls, monkeypatch):
   monkeypatch.setenv(distributed.ENV_PROCESS_ID, '3')
   assert distributed.initialize()
   assert distributed.initialize(process_id=2)  # a flag wins over its variable
-  assert init_calls == [('10.0.0.1:1234', 2, 1), ('10.0.0.2:99', 4, 3),
-                        ('10.0.0.2:99', 4, 2)]
+  assert init_calls == [('10.0.0.1:1234', 2, 1), ('10.0.0.2:99', 4, 3), ('10.0.0.2:99', 4, 2)]
 
 
 def test_initialize_on_a_detected_cluster(init_calls, monkeypatch):
@@ -223,15 +242,27 @@ def test_initialize_on_a_detected_cluster(init_calls, monkeypatch):
   assert init_calls == [(None, None, None), ('10.0.0.1:1234', None, None)]
 
 
-@pytest.mark.parametrize('kwargs, env, message', [
-    ({'num_processes': 2, 'process_id': 0}, {}, '--coordinator_address (or '
-     'JAX_COORDINATOR_ADDRESS) as well'),
-    ({'coordinator_address': '10.0.0.1:1234'}, {},
-     '--num_processes (or JAX_NUM_PROCESSES), --process_id'),
-    ({'coordinator_address': 'h:1', 'num_processes': 2, 'process_id': 2}, {},
-     '--process_id=2 must be in 0..1'),
+@pytest.mark.parametrize(
+  'kwargs, env, message',
+  [
+    (
+      {'num_processes': 2, 'process_id': 0},
+      {},
+      '--coordinator_address (or JAX_COORDINATOR_ADDRESS) as well',
+    ),
+    (
+      {'coordinator_address': '10.0.0.1:1234'},
+      {},
+      '--num_processes (or JAX_NUM_PROCESSES), --process_id',
+    ),
+    (
+      {'coordinator_address': 'h:1', 'num_processes': 2, 'process_id': 2},
+      {},
+      '--process_id=2 must be in 0..1',
+    ),
     ({}, {'JAX_NUM_PROCESSES': 'two'}, 'JAX_NUM_PROCESSES=two is not'),
-])
+  ],
+)
 def test_initialize_names_what_is_missing(init_calls, monkeypatch, kwargs, env, message):
   for name, value in env.items():
     monkeypatch.setenv(name, value)

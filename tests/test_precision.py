@@ -12,7 +12,8 @@ import optax
 import pytest
 
 from configs import default
-from train_lib import bench, sharding, steps, train
+from train_lib import sharding, steps, train
+from train_lib.modes import bench
 
 
 def test_bfloat16_reaches_the_float32_accuracy_band(digits_config, tmp_path):
@@ -36,13 +37,21 @@ class TinyBatchNormNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    x = nn.Conv(8, (3, 3), use_bias=False, dtype=self.dtype,
-                param_dtype=self.param_dtype, name='conv1')(x.astype(self.dtype))
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     dtype=self.dtype, param_dtype=self.param_dtype, name='bn1')(x)
+    x = nn.Conv(
+      8, (3, 3), use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype, name='conv1'
+    )(x.astype(self.dtype))
+    x = nn.BatchNorm(
+      use_running_average=not train,
+      momentum=0.9,
+      epsilon=1e-5,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+      name='bn1',
+    )(x)
     x = nn.relu(x).mean(axis=(1, 2))
-    return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                    name='fc')(x).astype(jnp.float32)
+    return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name='fc')(
+      x
+    ).astype(jnp.float32)
 
 
 def _setup(half_dtype: str):
@@ -62,15 +71,16 @@ def _setup(half_dtype: str):
   state = jax.device_put(state, rep)
   train_step, _ = steps.compile_steps(model, tx, config, mesh, rep)
   rng = np.random.default_rng(0)
-  batch = {'image': rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8),
-           'label': rng.integers(0, 10, (16,)).astype(np.int32)}
+  batch = {
+    'image': rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8),
+    'label': rng.integers(0, 10, (16,)).astype(np.int32),
+  }
   batch = jax.device_put(batch, sharding.batch_sharding(mesh))
   return train_step, state, batch, rep
 
 
 def _float_dtypes(tree) -> set[str]:
-  return {str(x.dtype) for x in jax.tree.leaves(tree)
-          if jnp.issubdtype(x.dtype, jnp.floating)}
+  return {str(x.dtype) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)}
 
 
 @pytest.mark.parametrize('half_dtype', ['bfloat16', 'float16'])
@@ -92,8 +102,9 @@ def test_half_precision_keeps_float32_state_and_compiles_once(half_dtype):
   assert _float_dtypes(state.params) == {'float32'}
   assert _float_dtypes(state.opt_state) == {'float32'}
   assert _float_dtypes(state.batch_stats) == {'float32'}
-  moved = jax.tree.map(lambda a, b: not np.allclose(a, b), initial_stats,
-                       jax.device_get(state.batch_stats))
+  moved = jax.tree.map(
+    lambda a, b: not np.allclose(a, b), initial_stats, jax.device_get(state.batch_stats)
+  )
   assert all(jax.tree.leaves(moved))  # the statistics were updated
   if half_dtype == 'float16':
     assert _float_dtypes(state.dynamic_scale) == {'float32'}
@@ -117,8 +128,7 @@ def test_float16_overflow_skips_the_update_and_halves_the_scale():
   ok = state.dynamic_scale.replace(scale=jnp.asarray(2.0**15, jnp.float32))
   state = jax.device_put(state.replace(dynamic_scale=ok), rep)
   state, _ = train_step(state, batch)
-  assert not np.allclose(jax.device_get(state.params['fc']['kernel']),
-                         before[0]['fc']['kernel'])
+  assert not np.allclose(jax.device_get(state.params['fc']['kernel']), before[0]['fc']['kernel'])
   assert int(state.dynamic_scale.fin_steps) == 1
 
 

@@ -27,13 +27,15 @@ from safetensors import torch as st_torch
 from models import googlenet, hrnet, registry, torch_weights
 from tests import torch_references
 from tests.helpers import assert_user_error, run_main
-from train_lib import predict, pretrained, weight_files
 from train_lib.errors import UserError
+from train_lib.modes import predict, pretrained, weight_files
 
 RTOL = 1e-4
 # Compile-time options only (same program): XLA's CPU compiler dominates these tests.
-fast_jit = functools.partial(jax.jit, compiler_options={
-    'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False})
+fast_jit = functools.partial(
+  jax.jit,
+  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+)
 
 
 def randomize_batch_norm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -53,8 +55,7 @@ def randomize_batch_norm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modu
 def small_classifier(model: torch.nn.Module, first: int, hidden: int, classes: int):
   """torchvision's AlexNet/VGG classifier with `hidden` units instead of 4096."""
   linears = [i for i, m in enumerate(model.classifier) if isinstance(m, torch.nn.Linear)]
-  for i, (n_in, n_out) in zip(linears, [(first, hidden), (hidden, hidden),
-                                        (hidden, classes)]):
+  for i, (n_in, n_out) in zip(linears, [(first, hidden), (hidden, hidden), (hidden, classes)]):
     model.classifier[i] = torch.nn.Linear(n_in, n_out)
   return model.eval()
 
@@ -70,19 +71,25 @@ def save(torch_model, path) -> str:
 
 
 def our_model(name, num_classes, **kwargs):
-  return registry.create_model(ml_collections.ConfigDict(dict(name=name, **kwargs)),
-                               num_classes=num_classes)
+  return registry.create_model(
+    ml_collections.ConfigDict(dict(name=name, **kwargs)), num_classes=num_classes
+  )
 
 
 def import_file(model, path, size, strict=True, channels=3):
   """Our variables from the file at `path` (zeros for anything not loaded)."""
-  abstract = jax.eval_shape(lambda: model.init(
-      jax.random.PRNGKey(0), jnp.zeros((1, size, size, channels)), train=False))
+  abstract = jax.eval_shape(
+    lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, channels)), train=False)
+  )
   loaded, report = pretrained.load(
-      model, pretrained.flat_shapes(abstract), weight_files.read_tensors(path),
-      strict=strict, source=path, model_name='test')
-  zeros = {p: np.zeros(s.shape, s.dtype)
-           for p, s in traverse_util.flatten_dict(abstract).items()}
+    model,
+    pretrained.flat_shapes(abstract),
+    weight_files.read_tensors(path),
+    strict=strict,
+    source=path,
+    model_name='test',
+  )
+  zeros = {p: np.zeros(s.shape, s.dtype) for p, s in traverse_util.flatten_dict(abstract).items()}
   return traverse_util.unflatten_dict({**zeros, **loaded}), report
 
 
@@ -109,20 +116,24 @@ def test_alexnet_matches_torchvision(tmp_path):
   # 128 px gives conv5 3x3 maps, which the adaptive pool spreads over 6x6: fc6's
   # NCHW -> NHWC row permutation is exercised on distinct positions.
   tm = small_classifier(torchvision.models.alexnet(num_classes=10), 256 * 6 * 6, 64, 10)
-  compare_logits(tm, our_model('alexnet', 10, fc_features=64),
-                 str(tmp_path / 'alexnet.pth'), 128)
+  compare_logits(tm, our_model('alexnet', 10, fc_features=64), str(tmp_path / 'alexnet.pth'), 128)
 
 
 def test_vgg11_bn_matches_torchvision(tmp_path):
-  tm = small_classifier(randomize_batch_norm(torchvision.models.vgg11_bn(num_classes=10)),
-                        512 * 7 * 7, 64, 10)
-  compare_logits(tm, our_model('vgg11_bn', 10, fc_features=64),
-                 str(tmp_path / 'vgg11_bn.safetensors'), 64)
+  tm = small_classifier(
+    randomize_batch_norm(torchvision.models.vgg11_bn(num_classes=10)), 512 * 7 * 7, 64, 10
+  )
+  compare_logits(
+    tm, our_model('vgg11_bn', 10, fc_features=64), str(tmp_path / 'vgg11_bn.safetensors'), 64
+  )
 
 
 def test_googlenet_matches_torchvision_with_transform_input(tmp_path):
-  tm = randomize_batch_norm(torchvision.models.googlenet(
-      num_classes=10, aux_logits=True, transform_input=True, init_weights=False))
+  tm = randomize_batch_norm(
+    torchvision.models.googlenet(
+      num_classes=10, aux_logits=True, transform_input=True, init_weights=False
+    )
+  )
   model = our_model('googlenet', 10, aux_logits=True, transform_input=True)
   variables = compare_logits(tm, model, str(tmp_path / 'googlenet.safetensors'), 64)
   # The aux heads do not run in eval: compare aux1 alone, on a 4a-shaped input.
@@ -137,8 +148,7 @@ def test_googlenet_matches_torchvision_with_transform_input(tmp_path):
 @pytest.mark.parametrize('depth', [18, 50])
 def test_resnet_matches_torchvision(tmp_path, depth):
   tm = randomize_batch_norm(getattr(torchvision.models, f'resnet{depth}')(num_classes=10))
-  compare_logits(tm, our_model(f'resnet{depth}', 10),
-                 str(tmp_path / f'resnet{depth}.pth'), 64)
+  compare_logits(tm, our_model(f'resnet{depth}', 10), str(tmp_path / f'resnet{depth}.pth'), 64)
 
 
 def test_resnet_matches_timm(tmp_path):
@@ -148,49 +158,64 @@ def test_resnet_matches_timm(tmp_path):
 
 def test_hrnet_matches_timm(tmp_path):
   tm = randomize_batch_norm(timm.create_model('hrnet_w18_small', num_classes=10))
-  compare_logits(tm, our_model('hrnet_w18_small_v1', 10),
-                 str(tmp_path / 'hrnet.safetensors'), 64)
+  compare_logits(tm, our_model('hrnet_w18_small_v1', 10), str(tmp_path / 'hrnet.safetensors'), 64)
 
 
 def torch_keys(model, size=64):
   """The PyTorch keys our mapping gives `model`'s variables."""
-  abstract = jax.eval_shape(lambda: model.init(
-      jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)), train=False))
-  return {e.key for e in torch_weights.entries(model, pretrained.flat_shapes(abstract))
-          .values()}
+  abstract = jax.eval_shape(
+    lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)), train=False)
+  )
+  return {e.key for e in torch_weights.entries(model, pretrained.flat_shapes(abstract)).values()}
 
 
 def test_hrnet_segmentation_and_pose_names():
   """The backbone keys are timm's (= the repositories'); the heads are seg_hrnet.py's
   last_layer (conv, BN, ReLU, conv) and pose_hrnet.py's final_layer."""
   with torch.device('meta'):  # names and shapes only, no memory
-    timm_keys = {k for k in timm.create_model('hrnet_w18_small').state_dict()
-                 if not k.endswith('num_batches_tracked')}
+    timm_keys = {
+      k
+      for k in timm.create_model('hrnet_w18_small').state_dict()
+      if not k.endswith('num_batches_tracked')
+    }
   head = ('incre_modules.', 'downsamp_modules.', 'final_layer.', 'classifier.')
   backbone = {k for k in timm_keys if not k.startswith(head)}
   seg = torch_keys(our_model('hrnet_seg_w18_small_v1', 19))
-  assert seg - backbone == {f'last_layer.{i}.{p}' for i, p in [
-      (0, 'weight'), (0, 'bias'), (1, 'weight'), (1, 'bias'), (1, 'running_mean'),
-      (1, 'running_var'), (3, 'weight'), (3, 'bias')]}
+  assert seg - backbone == {
+    f'last_layer.{i}.{p}'
+    for i, p in [
+      (0, 'weight'),
+      (0, 'bias'),
+      (1, 'weight'),
+      (1, 'bias'),
+      (1, 'running_mean'),
+      (1, 'running_var'),
+      (3, 'weight'),
+      (3, 'bias'),
+    ]
+  }
   assert backbone <= seg
   pose = torch_keys(hrnet.PoseHRNet(hrnet.STAGES['w18_small_v1'], num_classes=17))
   assert {k for k in pose if not k.startswith(('stage', 'transition', 'layer1'))} == {
-      'conv1.weight', 'conv2.weight', 'final_layer.weight', 'final_layer.bias',
-      *(f'bn{i}.{p}' for i in (1, 2)
-        for p in ('weight', 'bias', 'running_mean', 'running_var'))}
+    'conv1.weight',
+    'conv2.weight',
+    'final_layer.weight',
+    'final_layer.bias',
+    *(f'bn{i}.{p}' for i in (1, 2) for p in ('weight', 'bias', 'running_mean', 'running_var')),
+  }
 
 
 def test_unet_same_matches_milesial(tmp_path):
   # 30 px: floor pooling 30 -> 15 -> 7, so up-sampled maps are zero-padded to the skip.
   tm = randomize_batch_norm(torch_references.UNet(3, 2, base=8, depth=2))
-  compare_logits(tm, our_model('unet_same', 2, base_width=8, depth=2),
-                 str(tmp_path / 'unet.pth'), 30)
+  compare_logits(
+    tm, our_model('unet_same', 2, base_width=8, depth=2), str(tmp_path / 'unet.pth'), 30
+  )
 
 
 def test_u2netp_matches_the_repository(tmp_path):
   tm = randomize_batch_norm(torch_references.U2NETP(3, 1))
-  compare_logits(tm, our_model('u2netp', 1), str(tmp_path / 'u2netp.safetensors'), 32,
-                 batch=1)
+  compare_logits(tm, our_model('u2netp', 1), str(tmp_path / 'u2netp.safetensors'), 32, batch=1)
 
 
 def test_non_strict_gives_a_new_head_and_a_gray_input(tmp_path):
@@ -200,19 +225,24 @@ def test_non_strict_gives_a_new_head_and_a_gray_input(tmp_path):
   tm = randomize_batch_norm(torchvision.models.resnet18())
   path = save(tm, str(tmp_path / 'r18.safetensors'))
   model = our_model('resnet18', 10)
-  fc_mismatch = (r"'fc\.(weight' has shape \(1000, 512\), the model needs \(10, 512\)"
-                 r"|bias' has shape \(1000,\), the model needs \(10,\))")
+  fc_mismatch = (
+    r"'fc\.(weight' has shape \(1000, 512\), the model needs \(10, 512\)"
+    r"|bias' has shape \(1000,\), the model needs \(10,\))"
+  )
   with pytest.raises(UserError, match=fc_mismatch):
     import_file(model, path, 32)
   variables, report = import_file(model, path, 32, strict=False, channels=1)
-  assert sorted(report.not_loaded) == ['fc.bias (10,) (file: (1000,))',
-                                       'fc.weight (10, 512) (file: (1000, 512))']
+  assert sorted(report.not_loaded) == [
+    'fc.bias (10,) (file: (1000,))',
+    'fc.weight (10, 512) (file: (1000, 512))',
+  ]
   assert report.adapted == ['conv1.weight (64, 3, 7, 7) -> (64, 1, 7, 7)']
   assert not report.unused and len(report.loaded) == 100
   assert not np.any(variables['params']['fc']['kernel'])  # left as it was
   x = np.random.default_rng(0).normal(size=(2, 32, 32, 1)).astype(np.float32)
-  features = fast_jit(lambda v, x: model.apply(v, x, train=False, return_features=True)[
-      'pre_logits'])(variables, x)
+  features = fast_jit(
+    lambda v, x: model.apply(v, x, train=False, return_features=True)['pre_logits']
+  )(variables, x)
   tm.fc = torch.nn.Identity()
   with torch.no_grad():
     reference = tm(torch.from_numpy(np.repeat(x, 3, -1).transpose(0, 3, 1, 2))).numpy()
@@ -224,8 +254,10 @@ def test_wrapped_checkpoints_are_unwrapped(tmp_path):
   FullModel (HRNet-Semantic-Segmentation) with the loss's class weights beside."""
   w = torch.arange(6.0).reshape(2, 3)
   path = str(tmp_path / 'checkpoint.pth')
-  torch.save({'epoch': 3, 'state_dict': {'module.model.fc.weight': w,
-                                         'module.loss.criterion.weight': w[0]}}, path)
+  torch.save(
+    {'epoch': 3, 'state_dict': {'module.model.fc.weight': w, 'module.loss.criterion.weight': w[0]}},
+    path,
+  )
   tensors = weight_files.read_tensors(path)
   assert list(tensors) == ['fc.weight']
   np.testing.assert_array_equal(tensors['fc.weight'], w.numpy())
@@ -254,15 +286,23 @@ def resnet18_file(tmp_path_factory):
 
 
 # ImageNet's evaluation scaled from 224 to 64: shorter side 73 (as 256), central crop 64.
-RESNET18 = ('--config=configs/imagenet_resnet.py:18', '--config.input.image_size=64',
-            '--config.input.eval_resize=73')
+RESNET18 = (
+  '--config=configs/imagenet_resnet.py:18',
+  '--config.input.image_size=64',
+  '--config.input.eval_resize=73',
+)
 
 
 def test_convert_export_round_trip_and_predict(tmp_path, resnet18_file):
   tm, path = resnet18_file
   workdir, exported = str(tmp_path / 'run'), str(tmp_path / 'resnet18.safetensors')
-  result = run_main(*RESNET18, '--mode=convert', f'--config.init_from={path}',
-                    f'--config.export_to={exported}', f'--workdir={workdir}')
+  result = run_main(
+    *RESNET18,
+    '--mode=convert',
+    f'--config.init_from={path}',
+    f'--config.export_to={exported}',
+    f'--workdir={workdir}',
+  )
   assert result.returncode == 0, result.stderr
   assert os.path.exists(os.path.join(workdir, 'config.json'))
   assert os.path.isdir(os.path.join(workdir, 'checkpoints', '0'))
@@ -281,17 +321,27 @@ def test_convert_export_round_trip_and_predict(tmp_path, resnet18_file):
   for name, (h, w) in zip(['b.png', 'a.png', 'c.png'], [(80, 100), (90, 70), (64, 64)]):
     Image.fromarray(rng.integers(0, 256, (h, w, 3), np.uint8)).save(images / name)
   output = str(tmp_path / 'logits.npz')
-  result = run_main(*RESNET18, '--mode=predict', f'--workdir={workdir}',
-                    f'--config.predict.images={images}/*.png',
-                    f'--config.predict.output={output}',
-                    '--config.predict.class_names=index')
+  result = run_main(
+    *RESNET18,
+    '--mode=predict',
+    f'--workdir={workdir}',
+    f'--config.predict.images={images}/*.png',
+    f'--config.predict.output={output}',
+    '--config.predict.class_names=index',
+  )
   assert result.returncode == 0, result.stderr
   saved = np.load(output)
   files = sorted(str(p) for p in images.glob('*.png'))
   assert list(saved['files']) == files
   t = torchvision.transforms
-  preprocess = t.Compose([t.Resize(73), t.CenterCrop(64), t.ToTensor(),
-                          t.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+  preprocess = t.Compose(
+    [
+      t.Resize(73),
+      t.CenterCrop(64),
+      t.ToTensor(),
+      t.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ]
+  )
   batch = torch.stack([preprocess(Image.open(f).convert('RGB')) for f in files])
   with torch.no_grad():
     reference = tm(batch).numpy()
@@ -314,19 +364,28 @@ def test_truncated_file_gives_one_error_line(tmp_path, resnet18_file):
   shutil.copyfile(original, path)
   with open(path, 'r+b') as f:
     f.truncate(os.path.getsize(path) // 3)
-  result = run_main(*RESNET18, '--mode=convert', f'--config.init_from={path}',
-                    f'--workdir={tmp_path / "run"}')
+  result = run_main(
+    *RESNET18, '--mode=convert', f'--config.init_from={path}', f'--workdir={tmp_path / "run"}'
+  )
   assert_user_error(result, 'truncated')
   assert not os.path.exists(tmp_path / 'run')
 
 
 def test_file_of_another_architecture_gives_one_error_line(tmp_path, resnet18_file):
   _, path = resnet18_file
-  result = run_main('--config=configs/imagenet_resnet.py:50',
-                    '--config.input.image_size=64', '--mode=convert',
-                    f'--config.init_from={path}', f'--workdir={tmp_path / "run"}')
-  assert_user_error(result, 'does not fit resnet50', "'fc.weight' has shape (1000, 512), "
-                    'the model needs (1000, 2048)', '165 missing from the file')
+  result = run_main(
+    '--config=configs/imagenet_resnet.py:50',
+    '--config.input.image_size=64',
+    '--mode=convert',
+    f'--config.init_from={path}',
+    f'--workdir={tmp_path / "run"}',
+  )
+  assert_user_error(
+    result,
+    'does not fit resnet50',
+    "'fc.weight' has shape (1000, 512), the model needs (1000, 2048)",
+    '165 missing from the file',
+  )
   assert not os.path.exists(tmp_path / 'run')
 
 
@@ -336,7 +395,11 @@ def test_one_wrong_shape_gives_one_error_line(tmp_path, resnet18_file):
   state['layer3.1.conv2.weight'] = torch.zeros(256, 256, 1, 1)
   path = str(tmp_path / 'bad.safetensors')
   st_torch.save_file(state, path)
-  result = run_main(*RESNET18, '--mode=convert', f'--config.init_from={path}',
-                    f'--workdir={tmp_path / "run"}')
-  assert_user_error(result, "'layer3.1.conv2.weight' has shape (256, 256, 1, 1), the "
-                    'model needs (256, 256, 3, 3)', '1 of another shape')
+  result = run_main(
+    *RESNET18, '--mode=convert', f'--config.init_from={path}', f'--workdir={tmp_path / "run"}'
+  )
+  assert_user_error(
+    result,
+    "'layer3.1.conv2.weight' has shape (256, 256, 1, 1), the model needs (256, 256, 3, 3)",
+    '1 of another shape',
+  )

@@ -16,36 +16,44 @@ MODELS = resnet.MODELS
 
 # Compile-time options only (same program, same results): XLA's CPU compiler takes
 # most of this file's time, and these make it 3-6x faster on the gradient tests.
-fast_jit = functools.partial(jax.jit, compiler_options={
-    'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False})
+fast_jit = functools.partial(
+  jax.jit,
+  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+)
 
 # architectures.md section 1a ([TV], plain nets [CALC]) and 1b (CIFAR, option A).
 EXPECTED_PARAMS = {
-    'resnet18': 11_689_512,
-    'resnet34': 21_797_672,
-    'resnet50': 25_557_032,
-    'resnet101': 44_549_160,
-    'resnet152': 60_192_808,
-    'resnet50_v1': 25_557_032,
-    'resnet101_v1': 44_549_160,
-    'resnet152_v1': 60_192_808,
-    'plain18': 11_515_688,
-    'plain34': 21_623_848,
-    'cifar_resnet20': 269_722,
-    'cifar_resnet32': 464_154,
-    'cifar_resnet44': 658_586,
-    'cifar_resnet56': 853_018,
-    'cifar_resnet110': 1_727_962,
-    'cifar_resnet1202': 19_421_274,
-    'cifar_plain20': 269_722,
-    'cifar_plain32': 464_154,
-    'cifar_plain44': 658_586,
-    'cifar_plain56': 853_018,
-    'cifar_plain110': 1_727_962,
+  'resnet18': 11_689_512,
+  'resnet34': 21_797_672,
+  'resnet50': 25_557_032,
+  'resnet101': 44_549_160,
+  'resnet152': 60_192_808,
+  'resnet50_v1': 25_557_032,
+  'resnet101_v1': 44_549_160,
+  'resnet152_v1': 60_192_808,
+  'plain18': 11_515_688,
+  'plain34': 21_623_848,
+  'cifar_resnet20': 269_722,
+  'cifar_resnet32': 464_154,
+  'cifar_resnet44': 658_586,
+  'cifar_resnet56': 853_018,
+  'cifar_resnet110': 1_727_962,
+  'cifar_resnet1202': 19_421_274,
+  'cifar_plain20': 269_722,
+  'cifar_plain32': 464_154,
+  'cifar_plain44': 658_586,
+  'cifar_plain56': 853_018,
+  'cifar_plain110': 1_727_962,
 }
 # Section 1b, option B (projection shortcuts where the shape changes).
-CIFAR_OPTION_B = {20: 272_474, 32: 466_906, 44: 661_338, 56: 855_770, 110: 1_730_714,
-                  1202: 19_424_026}
+CIFAR_OPTION_B = {
+  20: 272_474,
+  32: 466_906,
+  44: 661_338,
+  56: 855_770,
+  110: 1_730_714,
+  1202: 19_424_026,
+}
 
 
 def is_cifar(name):
@@ -68,8 +76,7 @@ def _abstract(model, size):
   # Modules are hashable dataclasses: equal fields share one trace (ResNet-1202 takes
   # seconds to trace, and the config tests build the same models again).
   x = np.zeros((2, size, size, 3), np.float32)
-  out, variables = jax.eval_shape(
-      lambda: model.init_with_output(jax.random.key(0), x, train=False))
+  out, variables = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), x, train=False))
   return count_params(variables['params']), out, variables
 
 
@@ -112,16 +119,14 @@ def test_option_a_shortcut_is_subsampled_zero_padded_identity():
   expected = np.pad(x[:, ::2, ::2, :], ((0, 0), (0, 0), (0, 0), (8, 8)))
   for shortcut, want in (('A', expected), ('none', np.zeros_like(expected))):
     block = resnet.BasicBlock(32, strides=2, shortcut=shortcut, zero_init_residual=True)
-    y = fast_jit(lambda b=block: b.init_with_output(jax.random.key(1), x,
-                                                    train=False)[0])()
+    y = fast_jit(lambda b=block: b.init_with_output(jax.random.key(1), x, train=False)[0])()
     np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
 
 
 def test_plain_imagenet_is_resnet_minus_projections():
   # architectures.md: each plain net is its ResNet minus 3 projections (173,824).
   for depth in (18, 34):
-    assert (EXPECTED_PARAMS[f'resnet{depth}'] - EXPECTED_PARAMS[f'plain{depth}']
-            == 173_824)
+    assert EXPECTED_PARAMS[f'resnet{depth}'] - EXPECTED_PARAMS[f'plain{depth}'] == 173_824
     names = block_names(abstract(f'plain{depth}')[2]['params'])
     assert not any('downsample_conv' in v for v in names.values())
 
@@ -133,11 +138,13 @@ def test_v1_puts_the_stride_on_the_first_1x1():
     model = MODELS[name](num_classes=1000)
     _, variables = abstract(name)[1:]
     _, state = jax.eval_shape(
-        lambda v, m=model: m.apply(v, x, train=False, capture_intermediates=True,
-                                   mutable=['intermediates']), variables)
+      lambda v, m=model: m.apply(
+        v, x, train=False, capture_intermediates=True, mutable=['intermediates']
+      ),
+      variables,
+    )
     inter = state['intermediates']['layer2_0']
-    shapes[name] = [inter[c]['__call__'][0].shape[1:3]
-                    for c in ('conv1', 'conv2', 'conv3')]
+    shapes[name] = [inter[c]['__call__'][0].shape[1:3] for c in ('conv1', 'conv2', 'conv3')]
     # Same kernels either way; only where the stride sits differs.
     assert variables['params']['layer2_0']['conv1']['kernel'].shape == (1, 1, 256, 128)
   assert shapes['resnet50'] == [(56, 56), (28, 28), (28, 28)]  # v1.5: on the 3x3
@@ -146,11 +153,15 @@ def test_v1_puts_the_stride_on_the_first_1x1():
 
 def init_scales(model, x):
   """The initial BN scales by path; jitted returning only them, so XLA drops the rest."""
+
   def scales():
     params = model.init(jax.random.key(0), x, train=False)['params']
-    return {jax.tree_util.keystr(path[:-1]): v
-            for path, v in jax.tree_util.tree_leaves_with_path(params)
-            if path[-1].key == 'scale'}
+    return {
+      jax.tree_util.keystr(path[:-1]): v
+      for path, v in jax.tree_util.tree_leaves_with_path(params)
+      if path[-1].key == 'scale'
+    }
+
   return fast_jit(scales)()
 
 
@@ -177,19 +188,29 @@ def test_zero_init_residual_reaches_every_block():
 def features(name, size):
   model = MODELS[name](num_classes=10 if is_cifar(name) else 1000)
   x = np.zeros((2, size, size, 3), np.float32)
-  return jax.eval_shape(lambda v: model.apply(v, x, train=False, return_features=True),
-                        abstract(name)[2])
+  return jax.eval_shape(
+    lambda v: model.apply(v, x, train=False, return_features=True), abstract(name)[2]
+  )
 
 
 def test_named_features():
   feats = features('resnet18', 224)
   assert {k: v.shape for k, v in feats.items()} == {
-      'stem': (2, 56, 56, 64), 'layer1': (2, 56, 56, 64), 'layer2': (2, 28, 28, 128),
-      'layer3': (2, 14, 14, 256), 'layer4': (2, 7, 7, 512), 'pre_logits': (2, 512),
-      'logits': (2, 1000)}
+    'stem': (2, 56, 56, 64),
+    'layer1': (2, 56, 56, 64),
+    'layer2': (2, 28, 28, 128),
+    'layer3': (2, 14, 14, 256),
+    'layer4': (2, 7, 7, 512),
+    'pre_logits': (2, 512),
+    'logits': (2, 1000),
+  }
   feats = features('cifar_resnet20', 32)
   assert [feats[k].shape[1:] for k in ('stem', 'layer1', 'layer2', 'layer3')] == [
-      (32, 32, 16), (32, 32, 16), (16, 16, 32), (8, 8, 64)]
+    (32, 32, 16),
+    (32, 32, 16),
+    (16, 16, 32),
+    (8, 8, 64),
+  ]
 
 
 @pytest.mark.parametrize('name', ['resnet18', 'cifar_resnet20'])
@@ -208,8 +229,9 @@ def check_forward_backward(model, x, num_classes):
     variables = model.init(jax.random.key(0), x, train=False)
 
     def loss_fn(params):
-      logits, updates = model.apply({**variables, 'params': params}, x, train=True,
-                                    mutable=['batch_stats'])
+      logits, updates = model.apply(
+        {**variables, 'params': params}, x, train=True, mutable=['batch_stats']
+      )
       logp = jax.nn.log_softmax(logits.reshape(x.shape[0], -1))
       return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], 1)), (logits, updates)
 
@@ -227,10 +249,13 @@ def check_forward_backward(model, x, num_classes):
   return logits
 
 
-@pytest.mark.parametrize('name,size,width', [
+@pytest.mark.parametrize(
+  'name,size,width',
+  [
     ('resnet18', 32, 8),  # stem, max pool, BasicBlocks, projections (option B)
     ('cifar_resnet20', 8, 16),  # option A, full width
-])
+  ],
+)
 def test_forward_backward_tiny(name, size, width):
   model = MODELS[name](num_classes=5, width=width)
   x = np.random.RandomState(1).randn(2, size, size, 3).astype(np.float32)
@@ -249,10 +274,10 @@ def test_unknown_shortcut_is_rejected():
     abstract('cifar_resnet20', shortcut='D')
 
 
-CONFIG_STRINGS = (
-    [(imagenet_resnet, v) for v in imagenet_resnet.VARIANTS + ('', '50_v1,smoke')]
-    + [(cifar10_resnet, v) for v in cifar10_resnet.VARIANTS
-       + ('', '20_b,cifar100', 'plain20,val', '32,cifar100,val,smoke')])
+CONFIG_STRINGS = [(imagenet_resnet, v) for v in imagenet_resnet.VARIANTS + ('', '50_v1,smoke')] + [
+  (cifar10_resnet, v)
+  for v in cifar10_resnet.VARIANTS + ('', '20_b,cifar100', 'plain20,val', '32,cifar100,val,smoke')
+]
 NUM_CLASSES = {'imagenet2012': 1000, 'cifar10': 10, 'cifar100': 100}
 
 
@@ -265,16 +290,16 @@ def expected_count(name, shortcut, num_classes):
   return count
 
 
-@pytest.mark.parametrize('module,arg', CONFIG_STRINGS, ids=[
-    f'{m.__name__.split(".")[-1]}:{a}' for m, a in CONFIG_STRINGS])
+@pytest.mark.parametrize(
+  'module,arg', CONFIG_STRINGS, ids=[f'{m.__name__.split(".")[-1]}:{a}' for m, a in CONFIG_STRINGS]
+)
 def test_config_builds_model_with_exact_count(module, arg):
   config = module.get_config(arg)
   kwargs = dict(config.model.to_dict())
   name = kwargs.pop('name')
   assert name in MODELS
   num_classes = NUM_CLASSES[config.dataset.name]
-  count, out, _ = abstract(name, num_classes=num_classes, size=config.input.image_size,
-                           **kwargs)
+  count, out, _ = abstract(name, num_classes=num_classes, size=config.input.image_size, **kwargs)
   assert count == expected_count(name, kwargs.get('shortcut'), num_classes)
   assert out.shape == (2, num_classes)
   assert config.lr_schedule == 'step' and config.momentum == 0.9
@@ -301,10 +326,18 @@ def test_imagenet_recipe():
   assert config.lr_boundaries_epochs == (30.0, 60.0) and config.num_epochs == 90.0
 
 
-@pytest.mark.parametrize('module,arg', [
-    (imagenet_resnet, '20'), (imagenet_resnet, '50_b'), (imagenet_resnet, '50,fast'),
-    (cifar10_resnet, '50'), (cifar10_resnet, 'plain20_b'), (cifar10_resnet, 'plain1202'),
-    (cifar10_resnet, '56,fast')])
+@pytest.mark.parametrize(
+  'module,arg',
+  [
+    (imagenet_resnet, '20'),
+    (imagenet_resnet, '50_b'),
+    (imagenet_resnet, '50,fast'),
+    (cifar10_resnet, '50'),
+    (cifar10_resnet, 'plain20_b'),
+    (cifar10_resnet, 'plain1202'),
+    (cifar10_resnet, '56,fast'),
+  ],
+)
 def test_config_rejects_bad_strings(module, arg):
   with pytest.raises(UserError, match='bad config string'):
     module.get_config(arg)

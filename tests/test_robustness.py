@@ -19,10 +19,16 @@ STEPS = 24
 
 
 def _flags(data_dir, workdir):
-  return ['--config=configs/digits_lenet5.py', f'--config.dataset.data_dir={data_dir}',
-          '--config.batch_size=64', f'--config.num_train_steps={STEPS}',
-          '--config.log_every_steps=4', '--config.checkpoint_every_steps=2',
-          '--config.eval_every_steps=12', f'--workdir={workdir}']
+  return [
+    '--config=configs/digits_lenet5.py',
+    f'--config.dataset.data_dir={data_dir}',
+    '--config.batch_size=64',
+    f'--config.num_train_steps={STEPS}',
+    '--config.log_every_steps=4',
+    '--config.checkpoint_every_steps=2',
+    '--config.eval_every_steps=12',
+    f'--workdir={workdir}',
+  ]
 
 
 def _final_test_row(workdir):
@@ -30,9 +36,14 @@ def _final_test_row(workdir):
 
 
 def _start(data_dir, workdir):
-  return subprocess.Popen(main_command(*_flags(data_dir, workdir)), cwd=ROOT,
-                          env=main_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return subprocess.Popen(
+    main_command(*_flags(data_dir, workdir)),
+    cwd=ROOT,
+    env=main_env(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def _wait_for(proc, ckpts, predicate, timeout=240):
@@ -60,8 +71,8 @@ def test_kill_9_at_several_moments_then_resume_is_exact(data_dir, tmp_path, refe
   ckpts = os.path.join(workdir, 'checkpoints')
   # (After a first checkpoint: test_sigterm_checkpoints_and_resumes stops there too.)
   moments = [
-      lambda names: any('tmp' in n for n in names),  # while a checkpoint is written
-      lambda names: any(n.isdigit() and int(n) >= 14 for n in names),  # after an eval
+    lambda names: any('tmp' in n for n in names),  # while a checkpoint is written
+    lambda names: any(n.isdigit() and int(n) >= 14 for n in names),  # after an eval
   ]
   for moment in moments:
     proc = _start(data_dir, workdir)
@@ -77,8 +88,9 @@ def test_kill_9_at_several_moments_then_resume_is_exact(data_dir, tmp_path, refe
 def test_sigterm_checkpoints_and_resumes(data_dir, tmp_path, reference):
   workdir = str(tmp_path / 'run')
   proc = _start(data_dir, workdir)
-  assert _wait_for(proc, os.path.join(workdir, 'checkpoints'),
-                   lambda names: any(n.isdigit() for n in names))
+  assert _wait_for(
+    proc, os.path.join(workdir, 'checkpoints'), lambda names: any(n.isdigit() for n in names)
+  )
   proc.send_signal(signal.SIGTERM)
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode == 3, stderr
@@ -122,8 +134,7 @@ def test_keeps_latest_and_best(digits_config, tmp_path):
   train.train_and_evaluate(config, workdir)
   evals = {r['step']: r['accuracy'] for r in read_metrics(workdir) if r['split'] == 'test'}
   best = max(evals, key=lambda s: (evals[s], s))
-  kept = sorted(int(n) for n in os.listdir(os.path.join(workdir, 'checkpoints'))
-                if n.isdigit())
+  kept = sorted(int(n) for n in os.listdir(os.path.join(workdir, 'checkpoints')) if n.isdigit())
   assert kept == sorted({10, 12, best})
   metrics = train.evaluate_checkpoint(config, workdir, which='best')
   assert read_metrics(workdir)[-1]['step'] == best
@@ -146,8 +157,7 @@ def test_nan_stops_without_checkpointing_it(digits_config, tmp_path, monkeypatch
   assert kept == [4]
 
 
-def test_full_disk_fails_the_save_and_keeps_the_earlier(digits_config, tmp_path,
-                                                        monkeypatch):
+def test_full_disk_fails_the_save_and_keeps_the_earlier(digits_config, tmp_path, monkeypatch):
   real_save = checkpoint.ocp.CheckpointManager.save
 
   def save(self, step, *args, **kwargs):
@@ -164,12 +174,15 @@ def test_full_disk_fails_the_save_and_keeps_the_earlier(digits_config, tmp_path,
   assert restored.latest_step() == 4
 
 
-@pytest.mark.parametrize('field,value,message', [
+@pytest.mark.parametrize(
+  'field,value,message',
+  [
     ('learning_rate', -0.1, 'learning_rate=-0.1 is negative'),
     ('batch_size', 0, 'batch_size=0 must be a positive multiple'),
     ('eval_batch_size', 12, 'eval_batch_size=12 must be a positive multiple'),
     ('lr_schedule', 'linear', "unknown lr_schedule 'linear'"),
-])
+  ],
+)
 def test_bad_values(digits_config, tmp_path, field, value, message):
   setattr(digits_config, field, value)
   with pytest.raises(UserError, match=message):
@@ -182,8 +195,7 @@ def test_unknown_dataset_lists_valid_ones(digits_config, tmp_path):
     train.train_and_evaluate(digits_config, str(tmp_path / 'run'))
 
 
-def test_workdir_with_another_config_is_refused_and_left_intact(digits_config, data_dir,
-                                                                tmp_path):
+def test_workdir_with_another_config_is_refused_and_left_intact(digits_config, data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
   digits_config.num_train_steps = 4
   train.train_and_evaluate(digits_config, workdir)

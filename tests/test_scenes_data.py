@@ -21,8 +21,7 @@ def test_scenes_are_deterministic_and_label_the_top_item_above_threshold():
   again = scenes.make_scenes(items, classes, ids, 200, 5, 128, seed=7)
   for a, b in zip((images, masks, item_ids), again):
     np.testing.assert_array_equal(a, b)
-  assert not np.array_equal(images, scenes.make_scenes(items, classes, ids, 200, 5, 128,
-                                                       seed=8)[0])
+  assert not np.array_equal(images, scenes.make_scenes(items, classes, ids, 200, 5, 128, seed=8)[0])
   counts = (item_ids >= 0).sum(1)
   assert set(counts) == {1, 2, 3, 4}  # 1 to 4 items, every count occurs
   assert np.all(item_ids[:, :1] >= 100)  # pasted items are named by their ids
@@ -37,8 +36,9 @@ def test_scenes_are_deterministic_and_label_the_top_item_above_threshold():
 def test_scenes_on_a_larger_canvas_keep_labels_exactly_where_the_image_is_bright():
   rng = np.random.default_rng(1)
   items = (rng.random((20, 8, 8)) * 255).astype(np.uint8)
-  images, masks, item_ids = scenes.make_scenes(items, np.arange(20) % 10, np.arange(20),
-                                               100, 24, 96, seed=0)
+  images, masks, item_ids = scenes.make_scenes(
+    items, np.arange(20) % 10, np.arange(20), 100, 24, 96, seed=0
+  )
   np.testing.assert_array_equal(masks > 0, images > 96)
   for mask, pasted in zip(masks, item_ids):
     present = set(np.unique(mask)) - {0}
@@ -54,14 +54,19 @@ def test_digit_scenes_builder_uses_each_splits_own_digits(data_dir):
   sizes = {s: datasets.num_examples(builder, s) for s in ('train', 'test')}
   assert sizes == {'train': 12_000, 'test': 1_000}
   train_digits, test_digits = digits._split_indices()  # noqa: SLF001
-  ids = {split: np.concatenate([b['item_ids'] for b in tfds.as_numpy(
-      builder.as_dataset(split=split).batch(4096))]) for split in sizes}
+  ids = {
+    split: np.concatenate(
+      [b['item_ids'] for b in tfds.as_numpy(builder.as_dataset(split=split).batch(4096))]
+    )
+    for split in sizes
+  }
   assert set(ids['test'][ids['test'] >= 0]) <= set(test_digits)
   assert set(ids['train'][ids['train'] >= 0]) <= set(train_digits)
   # What TFDS stored is what the builder's inputs make again (determinism).
   test = dense_data.load_arrays(builder, 'test', config)
   images, masks, item_ids = scenes.make_scenes(
-      *builder.items('test', None), 1_000, 48, scenes.DigitScenes.THRESHOLD, seed=1)
+    *builder.items('test', None), 1_000, 48, scenes.DigitScenes.THRESHOLD, seed=1
+  )
   np.testing.assert_array_equal(test['image'][..., 0], images)
   np.testing.assert_array_equal(test['label'], masks)
   np.testing.assert_array_equal(ids['test'], item_ids)
@@ -71,15 +76,18 @@ def test_digit_scenes_builder_uses_each_splits_own_digits(data_dir):
   np.testing.assert_array_equal(binary['label'], (masks[:10] > 0).astype(np.uint8))
 
 
-@pytest.mark.skipif(not os.path.isdir(idx.FASHION_MNIST_DIR),
-                    reason='Fashion-MNIST is not installed (apt-get install '
-                    'dataset-fashion-mnist); the issue asks for it only where installed')
+@pytest.mark.skipif(
+  not os.path.isdir(idx.FASHION_MNIST_DIR),
+  reason='Fashion-MNIST is not installed (apt-get install '
+  'dataset-fashion-mnist); the issue asks for it only where installed',
+)
 def test_fashion_mnist_scenes_take_items_from_their_own_split():
   builder = scenes.FashionMnistScenes(data_dir='/nonexistent')  # not prepared: items only
   items, classes, ids = builder.items('test', _FakeDownloads(idx.FASHION_MNIST_DIR))
   assert items.shape == (10_000, 28, 28) and len(classes) == len(ids) == 10_000
-  images, masks, _ = scenes.make_scenes(items, classes, ids, 20, 64,
-                                        scenes.FashionMnistScenes.THRESHOLD, seed=1)
+  images, masks, _ = scenes.make_scenes(
+    items, classes, ids, 20, 64, scenes.FashionMnistScenes.THRESHOLD, seed=1
+  )
   np.testing.assert_array_equal(masks > 0, images > scenes.FashionMnistScenes.THRESHOLD)
   assert images.shape == (20, 64, 64)
 

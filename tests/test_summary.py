@@ -1,4 +1,4 @@
-"""Tests of train_lib/summary.py: per-layer parameters and MACs, the table, XLA flops."""
+"""Tests of train_lib/modes/costs.py: per-layer parameters and MACs, the table, XLA flops."""
 
 import re
 import time
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from models import lenet
-from train_lib import summary as summary_lib
+from train_lib.modes import costs as summary_lib
 
 
 def by_path(summary):
@@ -23,17 +23,21 @@ def test_lenet5_modern_reference_counts():
   assert s.total_macs == 416_520
   layers = by_path(s)
   expected = {
-      # path: (type, output shape, params, MACs)
-      'C1': ('Conv', (1, 28, 28, 6), 5 * 5 * 1 * 6 + 6, 28 * 28 * 6 * (5 * 5 * 1)),
-      'C3': ('Conv', (1, 10, 10, 16), 5 * 5 * 6 * 16 + 16, 10 * 10 * 16 * (5 * 5 * 6)),
-      'C5': ('Dense', (1, 120), 400 * 120 + 120, 400 * 120),
-      'F6': ('Dense', (1, 84), 120 * 84 + 84, 120 * 84),
-      'output': ('Dense', (1, 10), 84 * 10 + 10, 84 * 10),
+    # path: (type, output shape, params, MACs)
+    'C1': ('Conv', (1, 28, 28, 6), 5 * 5 * 1 * 6 + 6, 28 * 28 * 6 * (5 * 5 * 1)),
+    'C3': ('Conv', (1, 10, 10, 16), 5 * 5 * 6 * 16 + 16, 10 * 10 * 16 * (5 * 5 * 6)),
+    'C5': ('Dense', (1, 120), 400 * 120 + 120, 400 * 120),
+    'F6': ('Dense', (1, 84), 120 * 84 + 84, 120 * 84),
+    'output': ('Dense', (1, 10), 84 * 10 + 10, 84 * 10),
   }
   assert list(layers) == list(expected)
   for path, (typ, shape, params, macs) in expected.items():
-    assert (layers[path].type, layers[path].output_shapes, layers[path].params,
-            layers[path].macs) == (typ, (shape,), params, macs), path
+    assert (
+      layers[path].type,
+      layers[path].output_shapes,
+      layers[path].params,
+      layers[path].macs,
+    ) == (typ, (shape,), params, macs), path
   assert layers['C1'].macs == 117_600
 
 
@@ -45,10 +49,16 @@ def test_lenet5_paper_counts():
   c5 = 1 * 1 * 120 * (5 * 5 * 16)  # 48,000
   f6 = 120 * 84  # 10,080
   rbf = 84 * 10  # the x . w_i term of the RBF units: 840
-  expected_macs = {'C1': c1, 'S2': 0, 'C3': c3, 'S4': 0, 'C5': c5, 'F6': f6,
-                   'output': rbf}
-  expected_params = {'C1': 156, 'S2': 12, 'C3': 1_516, 'S4': 32, 'C5': 48_120,
-                     'F6': 10_164, 'output': 840}
+  expected_macs = {'C1': c1, 'S2': 0, 'C3': c3, 'S4': 0, 'C5': c5, 'F6': f6, 'output': rbf}
+  expected_params = {
+    'C1': 156,
+    'S2': 12,
+    'C3': 1_516,
+    'S4': 32,
+    'C5': 48_120,
+    'F6': 10_164,
+    'output': 840,
+  }
   layers = by_path(s)
   assert {p: layer.macs for p, layer in layers.items()} == expected_macs
   assert {p: layer.params for p, layer in layers.items()} == expected_params
@@ -60,7 +70,8 @@ def test_per_example_counts_do_not_depend_on_batch():
   one = summary_lib.summarize(lenet.LeNet5(), (1, 32, 32, 1))
   four = summary_lib.summarize(lenet.LeNet5(), (4, 32, 32, 1))
   assert [(layer.path, layer.params, layer.macs) for layer in one.layers] == [
-      (layer.path, layer.params, layer.macs) for layer in four.layers]
+    (layer.path, layer.params, layer.macs) for layer in four.layers
+  ]
 
 
 class TinyConvs(nn.Module):
@@ -134,8 +145,7 @@ def test_rows_add_up_with_sharing_and_methods():
 
 
 def test_format_last_line_and_separators():
-  text = summary_lib.format_summary(
-      summary_lib.summarize(lenet.LeNet5Modern(), (1, 32, 32, 1)))
+  text = summary_lib.format_summary(summary_lib.summarize(lenet.LeNet5Modern(), (1, 32, 32, 1)))
   lines = text.splitlines()
   assert lines[-1] == 'total_params=61706 total_macs=416520'
   assert re.fullmatch(r'total_params=\d+ total_macs=\d+', lines[-1])
@@ -155,11 +165,13 @@ class ValidConvs(nn.Module):
     return nn.Conv(8, (1, 1), feature_group_count=8)(x)
 
 
-@pytest.mark.parametrize('model', [ValidConvs(), lenet.LeNet5Modern()],
-                         ids=['valid_convs', 'lenet5_modern'])
+@pytest.mark.parametrize(
+  'model', [ValidConvs(), lenet.LeNet5Modern()], ids=['valid_convs', 'lenet5_modern']
+)
 def test_xla_cross_check(model):
-  s = summary_lib.summarize(model, (1, 32, 32, 3 if isinstance(model, ValidConvs) else 1),
-                            cross_check=True)
+  s = summary_lib.summarize(
+    model, (1, 32, 32, 3 if isinstance(model, ValidConvs) else 1), cross_check=True
+  )
   # XLA counts 2 flops per multiply-accumulate, plus biases and activations.
   assert 2 * s.total_macs <= s.xla_flops <= 3 * s.total_macs
   assert 'XLA flops' in summary_lib.format_summary(s)

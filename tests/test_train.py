@@ -60,8 +60,9 @@ def test_resume_continues_exactly(digits_config, tmp_path):
   rows_full = [r for r in read_metrics(full) if r['split'] == 'train']
   rows_split = [r for r in read_metrics(split) if r['split'] == 'train']
   assert [r['step'] for r in rows_split] == list(range(1, 9))
-  np.testing.assert_allclose([r['loss'] for r in rows_split],
-                             [r['loss'] for r in rows_full], rtol=1e-6)
+  np.testing.assert_allclose(
+    [r['loss'] for r in rows_split], [r['loss'] for r in rows_full], rtol=1e-6
+  )
   assert read_metrics(full)[-1] == read_metrics(split)[-1]
 
 
@@ -84,8 +85,7 @@ def test_train_step_compiles_once(digits_config):
   train_step, _ = steps.compile_steps(model, tx, config, mesh, rep)
   builder = datasets.get_builder(config.dataset)
   data = datasets.load_arrays(builder, 'train')
-  it = batches.prefetch_to_device(batches.train_batches(data, 64, 0),
-                                  sharding.batch_sharding(mesh))
+  it = batches.prefetch_to_device(batches.train_batches(data, 64, 0), sharding.batch_sharding(mesh))
   for _ in range(3):
     state, _ = train_step(state, next(it))
   assert train_step._cache_size() == 1

@@ -15,16 +15,19 @@ class DoubleConv(nn.Module):
     super().__init__()
     mid = mid or cout
     self.double_conv = nn.Sequential(
-        nn.Conv2d(cin, mid, 3, padding=1, bias=False), nn.BatchNorm2d(mid),
-        nn.ReLU(inplace=True), nn.Conv2d(mid, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+      nn.Conv2d(cin, mid, 3, padding=1, bias=False),
+      nn.BatchNorm2d(mid),
+      nn.ReLU(inplace=True),
+      nn.Conv2d(mid, cout, 3, padding=1, bias=False),
+      nn.BatchNorm2d(cout),
+      nn.ReLU(inplace=True),
+    )
 
   def forward(self, x):
     return self.double_conv(x)
 
 
 class Down(nn.Module):
-
   def __init__(self, cin, cout):
     super().__init__()
     self.maxpool_conv = nn.Sequential(nn.MaxPool2d(2), DoubleConv(cin, cout))
@@ -34,7 +37,6 @@ class Down(nn.Module):
 
 
 class Up(nn.Module):
-
   def __init__(self, cin, cout):
     super().__init__()
     self.up = nn.ConvTranspose2d(cin, cin // 2, kernel_size=2, stride=2)
@@ -48,7 +50,6 @@ class Up(nn.Module):
 
 
 class OutConv(nn.Module):
-
   def __init__(self, cin, cout):
     super().__init__()
     self.conv = nn.Conv2d(cin, cout, kernel_size=1)
@@ -81,7 +82,6 @@ class UNet(nn.Module):
 
 
 class REBNCONV(nn.Module):
-
   def __init__(self, in_ch, out_ch, dirate=1):
     super().__init__()
     self.conv_s1 = nn.Conv2d(in_ch, out_ch, 3, padding=dirate, dilation=dirate)
@@ -102,14 +102,13 @@ class RSU(nn.Module):
   def __init__(self, height, in_ch, mid_ch, out_ch, dilated=False):
     super().__init__()
     self.height, self.dilated = height, dilated
-    rate = (lambda i: 2**(i - 1)) if dilated else (lambda i: 2 if i == height else 1)
+    rate = (lambda i: 2 ** (i - 1)) if dilated else (lambda i: 2 if i == height else 1)
     self.rebnconvin = REBNCONV(in_ch, out_ch, 1)
     self.rebnconv1 = REBNCONV(out_ch, mid_ch, rate(1))
     for i in range(2, height + 1):
       setattr(self, f'rebnconv{i}', REBNCONV(mid_ch, mid_ch, rate(i)))
     for i in range(height - 1, 0, -1):
-      setattr(self, f'rebnconv{i}d', REBNCONV(2 * mid_ch, mid_ch if i > 1 else out_ch,
-                                              rate(i)))
+      setattr(self, f'rebnconv{i}d', REBNCONV(2 * mid_ch, mid_ch if i > 1 else out_ch, rate(i)))
     self.pool = nn.MaxPool2d(2, stride=2, ceil_mode=True)
 
   def forward(self, x):
@@ -159,6 +158,5 @@ class U2NETP(nn.Module):
       hx = getattr(self, f'stage{s}d')(torch.cat((_upsample_like(hx, skip), skip), 1))
       decoder[s] = hx
     d1 = self.side1(decoder[1])
-    sides = [d1] + [_upsample_like(getattr(self, f'side{s}')(decoder[s]), d1)
-                    for s in range(2, 7)]
+    sides = [d1] + [_upsample_like(getattr(self, f'side{s}')(decoder[s]), d1) for s in range(2, 7)]
     return self.outconv(torch.cat(sides, 1))

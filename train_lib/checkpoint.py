@@ -53,26 +53,42 @@ def _set_aside_unreadable(directory: str) -> None:
             broken = True
       if broken:
         os.rename(step_dir, step_dir + '.corrupt')
-        print(f'warning: checkpoint {name} in {directory} has unreadable metadata; '
-              f'skipping it (moved to {name}.corrupt)', flush=True)
+        print(
+          f'warning: checkpoint {name} in {directory} has unreadable metadata; '
+          f'skipping it (moved to {name}.corrupt)',
+          flush=True,
+        )
         break
 
 
 class Checkpoints:
   """Saves and restores `TrainState`s under `workdir/checkpoints`."""
 
-  def __init__(self, workdir: str, keep: int, keep_best: int = 0,
-               best_metric: str = 'accuracy', best_mode: str = 'max'):
+  def __init__(
+    self,
+    workdir: str,
+    keep: int,
+    keep_best: int = 0,
+    best_metric: str = 'accuracy',
+    best_mode: str = 'max',
+  ):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     policies = [checkpoint_managers.LatestN(n=keep)]
     if keep_best:
-      policies.append(checkpoint_managers.BestN(
-          get_metric_fn=lambda m: m[best_metric], reverse=best_mode == 'min',
-          n=keep_best, keep_checkpoints_without_metrics=False))
+      policies.append(
+        checkpoint_managers.BestN(
+          get_metric_fn=lambda m: m[best_metric],
+          reverse=best_mode == 'min',
+          n=keep_best,
+          keep_checkpoints_without_metrics=False,
+        )
+      )
     options = ocp.CheckpointManagerOptions(
-        create=True,
-        preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-        best_fn=lambda m: m[best_metric], best_mode=best_mode)
+      create=True,
+      preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+      best_fn=lambda m: m[best_metric],
+      best_mode=best_mode,
+    )
     try:
       self._manager = ocp.CheckpointManager(self.directory, options=options)
     except ValueError:  # orbax reads every step's JSON metadata when it starts
@@ -114,9 +130,10 @@ class Checkpoints:
     which = f'of step {step} ' if step is not None else ''
     kept = self._manager.all_steps()
     return UserError(
-        f'saving the checkpoint {which}failed ({type(e).__name__}: {e}); the earlier '
-        f'checkpoints {sorted(kept)} in {self.directory} are intact; free disk space '
-        'and run the same command again to resume')
+      f'saving the checkpoint {which}failed ({type(e).__name__}: {e}); the earlier '
+      f'checkpoints {sorted(kept)} in {self.directory} are intact; free disk space '
+      'and run the same command again to resume'
+    )
 
   def restore(self, target, step: int | None = None):
     """Restores `step` (default: the newest that restores) with `target`'s shardings.
@@ -129,18 +146,22 @@ class Checkpoints:
       UserError: no checkpoint restores.
     """
     abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target)
-    candidates = [step] if step is not None else sorted(self._manager.all_steps(),
-                                                       reverse=True)
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), target
+    )
+    candidates = [step] if step is not None else sorted(self._manager.all_steps(), reverse=True)
     for s in candidates:
       try:
         return self._manager.restore(s, args=ocp.args.StandardRestore(abstract))
       except Exception as e:  # noqa: BLE001 - corrupt files fail in many ways
-        print(f'warning: checkpoint {s} in {self.directory} does not restore '
-              f'({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping it',
-              flush=True)
-    raise UserError(f'no checkpoint in {self.directory} restores; use a new --workdir '
-                    'or remove the broken checkpoints')
+        print(
+          f'warning: checkpoint {s} in {self.directory} does not restore '
+          f'({type(e).__name__}: {str(e).splitlines()[0][:200]}); skipping it',
+          flush=True,
+        )
+    raise UserError(
+      f'no checkpoint in {self.directory} restores; use a new --workdir '
+      'or remove the broken checkpoints'
+    )
 
   def close(self) -> None:
     self._manager.close()

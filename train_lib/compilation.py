@@ -15,9 +15,7 @@ import ml_collections
 # - the latency-hiding scheduler overlaps the gradients' all-reduce with the backward
 #   pass on several GPUs (a no-op on one).
 # Not yet measured on a GPU here; see README "Performance".
-GPU_XLA_FLAGS = (
-    '--xla_gpu_enable_latency_hiding_scheduler=true',
-)
+GPU_XLA_FLAGS = ('--xla_gpu_enable_latency_hiding_scheduler=true',)
 
 DISABLED = 'none'
 
@@ -41,8 +39,7 @@ def cache_dir(config: ml_collections.ConfigDict, workdir: str | None) -> str | N
     return os.path.abspath(os.path.expanduser(chosen))
   if not workdir:
     return None
-  return os.path.join(os.path.dirname(os.path.abspath(workdir.rstrip('/'))),
-                      '.jax_cache')
+  return os.path.join(os.path.dirname(os.path.abspath(workdir.rstrip('/'))), '.jax_cache')
 
 
 def _cuda_backend_expected() -> bool:
@@ -50,8 +47,9 @@ def _cuda_backend_expected() -> bool:
   platforms = os.environ.get('JAX_PLATFORMS', '') or (jax.config.jax_platforms or '')
   if platforms and not any(p in platforms for p in ('cuda', 'gpu')):
     return False
-  return any(importlib.util.find_spec(m) is not None
-             for m in ('jax_cuda12_plugin', 'jax_cuda13_plugin'))
+  return any(
+    importlib.util.find_spec(m) is not None for m in ('jax_cuda12_plugin', 'jax_cuda13_plugin')
+  )
 
 
 def add_gpu_xla_flags() -> list[str]:

@@ -34,8 +34,9 @@ def detected_cluster():
   detection would otherwise restrict a lone process to one GPU).
   """
   try:
-    from jax._src import clusters  # pylint: disable=g-import-not-at-top
-    candidates = clusters.ClusterEnv._cluster_types  # pylint: disable=protected-access
+    from jax._src import clusters
+
+    candidates = clusters.ClusterEnv._cluster_types
   except (ImportError, AttributeError):
     return None
   for env in candidates:
@@ -44,8 +45,11 @@ def detected_cluster():
   return None
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> bool:
+def initialize(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+) -> bool:
   """Calls `jax.distributed.initialize` if this is one process of several.
 
   Call before anything starts a JAX backend. Each argument left None is read from its
@@ -74,16 +78,22 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   elif count == 1 and index in (None, 0):
     return False
   elif cluster is None and None in (address, count, index):
-    missing = [f'--{name} (or {env})' for name, env, v in (
+    missing = [
+      f'--{name} (or {env})'
+      for name, env, v in (
         ('coordinator_address', ENV_ADDRESS, address),
         ('num_processes', ENV_NUM_PROCESSES, count),
-        ('process_id', ENV_PROCESS_ID, index)) if v is None]
-    raise UserError(f'a multi-process run needs {", ".join(missing)} as well; give all '
-                    'three on every process, e.g. --coordinator_address=10.0.0.1:1234 '
-                    '--num_processes=2 --process_id=0')
+        ('process_id', ENV_PROCESS_ID, index),
+      )
+      if v is None
+    ]
+    raise UserError(
+      f'a multi-process run needs {", ".join(missing)} as well; give all '
+      'three on every process, e.g. --coordinator_address=10.0.0.1:1234 '
+      '--num_processes=2 --process_id=0'
+    )
   if count is not None and index is not None and not 0 <= index < count:
-    raise UserError(f'--process_id={index} must be in 0..{count - 1} for '
-                    f'--num_processes={count}')
+    raise UserError(f'--process_id={index} must be in 0..{count - 1} for --num_processes={count}')
   # StopRequest (train_lib/preemption.py) turns SIGTERM into an agreed checkpoint and
   # stop; JAX's own preemption service would otherwise swallow SIGTERM outside it.
   jax.config.update('jax_enable_preemption_service', False)
@@ -95,7 +105,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   except (RuntimeError, ValueError) as e:
     where = address or (cluster.__name__ if cluster else 'the coordinator')
     detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    raise UserError(f'could not join the distributed run at {where} ({detail}); check '
-                    'that process 0 is running and its address and port are reachable '
-                    'from every process') from None
+    raise UserError(
+      f'could not join the distributed run at {where} ({detail}); check '
+      'that process 0 is running and its address and port are reachable '
+      'from every process'
+    ) from None
   return True

@@ -12,7 +12,8 @@ import jax
 
 
 def tf_summary_scalar(name: str, value: float) -> None:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+
   tf.summary.scalar(name, value)
 
 
@@ -33,7 +34,8 @@ class MetricWriter:
     if self._active:
       os.makedirs(workdir, exist_ok=True)
       self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      import tensorflow as tf
+
       self._tb = tf.summary.create_file_writer(os.path.join(workdir, 'tensorboard'))
 
   def write(self, step: int, split: str, metrics: dict[str, float]) -> None:

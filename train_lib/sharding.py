@@ -41,5 +41,6 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
   if batch_size <= 0 or batch_size % n:
     near = max(n, batch_size // n * n)
     raise UserError(
-        f'{field}={batch_size} must be a positive multiple of the {n} devices; '
-        f'set --config.{field}={near} (or another multiple of {n})')
+      f'{field}={batch_size} must be a positive multiple of the {n} devices; '
+      f'set --config.{field}={near} (or another multiple of {n})'
+    )

@@ -25,7 +25,7 @@ from models import backward
 from train_lib.errors import UserError
 
 AUTO_XLA_OPTIONS = {
-    'cpu': {'xla_cpu_experimental_ynn_fusion_type': ''},
+  'cpu': {'xla_cpu_experimental_ynn_fusion_type': ''},
 }
 AUTO_BACKWARD = {'cpu': 'cpu'}
 
@@ -55,8 +55,10 @@ def xla_options(config: ml_collections.ConfigDict, platform: str) -> dict:
   for item in chosen.split(','):
     name, sep, value = item.partition('=')
     if not sep or not name.strip():
-      raise UserError(f"system.xla_options: '{item}' is not name=value; give 'auto', "
-                      "'default' or e.g. 'xla_cpu_enable_fast_math=true,...'")
+      raise UserError(
+        f"system.xla_options: '{item}' is not name=value; give 'auto', "
+        "'default' or e.g. 'xla_cpu_enable_fast_math=true,...'"
+      )
     options[name.strip().lstrip('-')] = _parse_value(value)
   return options
 
@@ -67,8 +69,7 @@ def backward_mode(config: ml_collections.ConfigDict, platform: str) -> str:
   if chosen == 'auto':
     return AUTO_BACKWARD.get(platform, 'xla')
   if chosen not in backward.MODES:
-    raise UserError(f"system.backward '{chosen}' is not one of auto, "
-                    f"{', '.join(backward.MODES)}")
+    raise UserError(f"system.backward '{chosen}' is not one of auto, {', '.join(backward.MODES)}")
   return chosen
 
 
@@ -96,7 +97,9 @@ def notes(config: ml_collections.ConfigDict, platform: str) -> list[str]:
   """Lines worth printing before a run: bfloat16 asked for on a CPU without bf16 units."""
   half = config.half_precision and config.half_precision_dtype == 'bfloat16'
   if platform == 'cpu' and half and cpu_has_bf16_units() is False:
-    return ['note: this CPU has no bfloat16 units (no avx512_bf16, amx_bf16 or bf16 in '
-            '/proc/cpuinfo), so bfloat16 computes through float32 conversions and is '
-            'no faster than float32 here (README, Performance)']
+    return [
+      'note: this CPU has no bfloat16 units (no avx512_bf16, amx_bf16 or bf16 in '
+      '/proc/cpuinfo), so bfloat16 computes through float32 conversions and is '
+      'no faster than float32 here (README, Performance)'
+    ]
   return []

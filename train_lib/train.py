@@ -26,31 +26,41 @@ class _Setup:
     n_train = datasets.num_examples(builder, config.dataset.train_split)
     self.steps_per_epoch = n_train // config.batch_size
     if not self.steps_per_epoch:
-      raise UserError(f'batch_size={config.batch_size} exceeds the {n_train} training '
-                      'examples; set a smaller --config.batch_size')
-    self.total_steps = (config.num_train_steps if config.num_train_steps > 0 else
-                        int(config.num_epochs * self.steps_per_epoch))
+      raise UserError(
+        f'batch_size={config.batch_size} exceeds the {n_train} training '
+        'examples; set a smaller --config.batch_size'
+      )
+    self.total_steps = (
+      config.num_train_steps
+      if config.num_train_steps > 0
+      else int(config.num_epochs * self.steps_per_epoch)
+    )
     self.builder = builder
     self.task = tasks.get_task(config)  # classification, segmentation, saliency
     self.task.check_features(builder)
     self.feed = feeds.choose_feed(config, builder)  # device_resident | host
-    model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
-                                  half_precision=config.half_precision)
+    model = registry.create_model(
+      config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
+    )
     tx = optim.create_optimizer(config, self.steps_per_epoch, self.total_steps)
     image_shape = builder.info.features['image'].shape
     rep = sharding.replicated(self.mesh)
-    abstract = jax.eval_shape(lambda: steps.create_train_state(model, tx, config,
-                                                               image_shape))
+    abstract = jax.eval_shape(lambda: steps.create_train_state(model, tx, config, image_shape))
     state_sharding = jax.tree.map(lambda _: rep, abstract)
     self.state = jax.jit(
-        lambda: steps.create_train_state(model, tx, config, image_shape),
-        out_shardings=state_sharding)()
+      lambda: steps.create_train_state(model, tx, config, image_shape), out_shardings=state_sharding
+    )()
     self.model = model
     self.train_step, self.eval_step = steps.compile_steps(
-        model, tx, config, self.mesh, state_sharding, self.feed)
+      model, tx, config, self.mesh, state_sharding, self.feed
+    )
     self.checkpoints = checkpoint.Checkpoints(
-        workdir, config.keep_checkpoints, config.keep_best_checkpoints,
-        config.best_metric, config.best_mode)
+      workdir,
+      config.keep_checkpoints,
+      config.keep_best_checkpoints,
+      config.best_metric,
+      config.best_mode,
+    )
 
 
 def evaluate(eval_step, state, data, config, mesh, task=None) -> dict[str, float]:
@@ -71,9 +81,9 @@ def _eval_split_name(split: str) -> str:
   return 'test' if split.startswith('test') else 'validation'
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       allow_config_change: bool = False,
-                       devices=None) -> dict[str, float]:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False, devices=None
+) -> dict[str, float]:
   """Trains (resuming from DIR/checkpoints), evaluates periodically and at the end.
 
   Args:
@@ -104,15 +114,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   ckpt_every = every(config.checkpoint_every_steps)
   writer = MetricWriter(workdir, s.total_steps)
   log = _TrainLog(config, s, writer, start)
-  info(f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
-       f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}, '
-       f'{s.feed} feed')
+  info(
+    f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
+    f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}, '
+    f'{s.feed} feed'
+  )
   for line in system.notes(config, system.mesh_platform(s.mesh)):
     info(line)
 
   # Per step: (batch,) made on the host, or (data, perm) resident on the devices.
-  inputs = feeds.train_inputs(config, s.builder, s.mesh, s.feed, start,
-                              s.task.load_arrays)
+  inputs = feeds.train_inputs(config, s.builder, s.mesh, s.feed, start, s.task.load_arrays)
   eval_metrics = None
   with preemption.StopRequest() as stop, _finish_saves_on_error(s.checkpoints):
     for step in range(start + 1, s.total_steps + 1):
@@ -134,9 +145,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         log.check_finite(step)
         s.checkpoints.save(state)
         s.checkpoints.wait()
-        raise Preempted(f'stopped by {stop.signal_name} after step {step}; the checkpoint '
-                        f'is in {s.checkpoints.directory}; run the same command again '
-                        'to resume')
+        raise Preempted(
+          f'stopped by {stop.signal_name} after step {step}; the checkpoint '
+          f'is in {s.checkpoints.directory}; run the same command again '
+          'to resume'
+        )
   if eval_metrics is None:  # Nothing left to train: report the final state again.
     eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
     writer.write(start, eval_split, eval_metrics)
@@ -170,15 +183,15 @@ class _TrainLog:
 
   def __init__(self, config, setup, writer, start):
     self._config, self._writer = config, writer
-    self._lr = optim.learning_rate_schedule(config, setup.steps_per_epoch,
-                                            setup.total_steps)
+    self._lr = optim.learning_rate_schedule(config, setup.steps_per_epoch, setup.total_steps)
     self._checkpoints = setup.checkpoints
     self._sums, self._t0, self._t0_step = None, time.time(), start
     self._first_bad = jnp.zeros((), jnp.int32)
 
   def add(self, step, metrics):
-    self._sums = metrics if self._sums is None else jax.tree.map(
-        lambda a, b: a + b, self._sums, metrics)
+    self._sums = (
+      metrics if self._sums is None else jax.tree.map(lambda a, b: a + b, self._sums, metrics)
+    )
     bad = jnp.logical_not(jnp.isfinite(metrics['loss']))
     self._first_bad = jnp.where((self._first_bad == 0) & bad, step, self._first_bad)
 
@@ -187,24 +200,37 @@ class _TrainLog:
     first_bad = int(jax.device_get(self._first_bad))
     if first_bad:
       last = self._checkpoints.latest_step()
-      where = (f'the last good checkpoint is step {last} in {self._checkpoints.directory}'
-               if last is not None else 'no checkpoint was written')
-      raise UserError(f'the loss became NaN or infinite at step {first_bad} (checked at '
-                      f'step {step}); {where}; lower --config.learning_rate or add '
-                      'warm-up (--config.warmup_epochs)')
+      where = (
+        f'the last good checkpoint is step {last} in {self._checkpoints.directory}'
+        if last is not None
+        else 'no checkpoint was written'
+      )
+      raise UserError(
+        f'the loss became NaN or infinite at step {first_bad} (checked at '
+        f'step {step}); {where}; lower --config.learning_rate or add '
+        'warm-up (--config.warmup_epochs)'
+      )
 
   def write(self, step):
     sums = jax.device_get(self._sums)
     rate = (step - self._t0_step) * self._config.batch_size / (time.time() - self._t0)
     self.check_finite(step)
-    self._writer.write(step, 'train', {
-        'loss': sums['loss'] / sums['count'], 'accuracy': sums['correct'] / sums['count'],
-        'learning_rate': self._lr(step - 1), 'images_per_sec': rate})
+    self._writer.write(
+      step,
+      'train',
+      {
+        'loss': sums['loss'] / sums['count'],
+        'accuracy': sums['correct'] / sums['count'],
+        'learning_rate': self._lr(step - 1),
+        'images_per_sec': rate,
+      },
+    )
     self._sums, self._t0, self._t0_step = None, time.time(), step
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
-                        which: str = 'latest', devices=None) -> dict[str, float]:
+def evaluate_checkpoint(
+  config: ml_collections.ConfigDict, workdir: str, which: str = 'latest', devices=None
+) -> dict[str, float]:
   """`--mode=eval`: restores a checkpoint of DIR and evaluates it.
 
   Args:
@@ -215,15 +241,19 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   """
   s = _Setup(config, workdir, devices)
   if s.checkpoints.latest_step() is None:
-    raise UserError(f'no checkpoint in {s.checkpoints.directory}; train first '
-                    '(--mode=train) or point --workdir at a trained run')
+    raise UserError(
+      f'no checkpoint in {s.checkpoints.directory}; train first '
+      '(--mode=train) or point --workdir at a trained run'
+    )
   if which == 'latest':
     step = None
   elif which == 'best':
     step = s.checkpoints.best_step()
     if step is None:
-      raise UserError(f'no checkpoint in {s.checkpoints.directory} has evaluation '
-                      'metrics; use --checkpoint=latest')
+      raise UserError(
+        f'no checkpoint in {s.checkpoints.directory} has evaluation '
+        'metrics; use --checkpoint=latest'
+      )
   elif which.isdigit():
     step = int(which)
   else:

@@ -10,13 +10,23 @@ from train_lib.errors import UserError
 
 # Fields that may change between a run and its continuation without making it another
 # run: how long to train, how often to log, evaluate and save.
-RESUMABLE_FIELDS = frozenset({
-    'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps',
-    'checkpoint_every_steps', 'keep_checkpoints', 'eval_batch_size', 'dataset.data_dir',
+RESUMABLE_FIELDS = frozenset(
+  {
+    'num_epochs',
+    'num_train_steps',
+    'log_every_steps',
+    'eval_every_steps',
+    'checkpoint_every_steps',
+    'keep_checkpoints',
+    'eval_batch_size',
+    'dataset.data_dir',
     # Where the starting weights came from and what the other modes look at: a run
     # converted from a file continues without repeating --config.init_from.
-    'init_from', 'init_from_strict', 'export_to',
-})
+    'init_from',
+    'init_from_strict',
+    'export_to',
+  }
+)
 # Whole groups of fields that only the other modes read, or that change speed only.
 RESUMABLE_PREFIXES = ('inspect.', 'predict.', 'system.')
 
@@ -31,8 +41,9 @@ def _flatten(d, prefix=''):
   return out
 
 
-def check_config(config: ml_collections.ConfigDict, workdir: str,
-                 allow_change: bool = False) -> None:
+def check_config(
+  config: ml_collections.ConfigDict, workdir: str, allow_change: bool = False
+) -> None:
   """Refuses a workdir that holds a run with another config.
 
   Args:
@@ -51,12 +62,16 @@ def check_config(config: ml_collections.ConfigDict, workdir: str,
     a, b = _flatten(old), _flatten(new)
     # Fields the old run did not have yet (added to configs/default.py since) are new
     # defaults, not a different run.
-    changed = sorted(k for k in a if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS
-                     and not k.startswith(RESUMABLE_PREFIXES))
+    changed = sorted(
+      k
+      for k in a
+      if a.get(k) != b.get(k) and k not in RESUMABLE_FIELDS and not k.startswith(RESUMABLE_PREFIXES)
+    )
     if changed and not allow_change:
       raise UserError(
-          f'workdir {workdir} holds a run with a different config ({", ".join(changed)});'
-          ' use another --workdir, or pass --allow_config_change to continue it anyway')
+        f'workdir {workdir} holds a run with a different config ({", ".join(changed)});'
+        ' use another --workdir, or pass --allow_config_change to continue it anyway'
+      )
 
 
 def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:

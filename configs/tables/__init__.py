@@ -25,27 +25,43 @@ METRICS = ('error', 'accuracy')
 # published single-crop numbers.
 IMAGENET = 'ImageNet (ILSVRC-2012 validation, 50,000 images)'
 TORCHVISION = 'torchvision (1 crop)'
-TORCHVISION_SOURCE = ('torchvision 0.29.1, the IMAGENET1K_V1 weights\' metadata: top-1 / '
-                      'top-5 accuracy on one 224 centre crop of the image resized to 256')
+TORCHVISION_SOURCE = (
+  "torchvision 0.29.1, the IMAGENET1K_V1 weights' metadata: top-1 / "
+  'top-5 accuracy on one 224 centre crop of the image resized to 256'
+)
 
 
 def torchvision(top1_accuracy: float, top5_accuracy: float) -> ml_collections.ConfigDict:
   """torchvision's published accuracies (as it prints them) as top-1/top-5 errors."""
-  return reference(TORCHVISION, round(100 - top1_accuracy, 3),
-                   round(100 - top5_accuracy, 3), TORCHVISION_SOURCE)
+  return reference(
+    TORCHVISION, round(100 - top1_accuracy, 3), round(100 - top5_accuracy, 3), TORCHVISION_SOURCE
+  )
 
 
-def reference(label: str, published: float | None, top5: float | None = None,
-              source: str = '') -> ml_collections.ConfigDict:
+def reference(
+  label: str, published: float | None, top5: float | None = None, source: str = ''
+) -> ml_collections.ConfigDict:
   """A further published number for a row, shown in its own column `label`."""
-  return ml_collections.ConfigDict({'label': label, 'published': published,
-                                    'published_top5': top5, 'source': source})
+  return ml_collections.ConfigDict(
+    {'label': label, 'published': published, 'published_top5': top5, 'source': source}
+  )
 
 
-def row(name: str, config: str, config_arg: str = '', *, seeds=(0,), overrides=(),
-        published: float | None = None, top5: float | None = None, source: str = '',
-        also=(), curves=(), chart: bool = True,
-        cpu_hours: float | None = None) -> ml_collections.ConfigDict:
+def row(
+  name: str,
+  config: str,
+  config_arg: str = '',
+  *,
+  seeds=(0,),
+  overrides=(),
+  published: float | None = None,
+  top5: float | None = None,
+  source: str = '',
+  also=(),
+  curves=(),
+  chart: bool = True,
+  cpu_hours: float | None = None,
+) -> ml_collections.ConfigDict:
   """One experiment of a table.
 
   Args:
@@ -67,11 +83,23 @@ def row(name: str, config: str, config_arg: str = '', *, seeds=(0,), overrides=(
   Returns:
     The row as a ConfigDict.
   """
-  return ml_collections.ConfigDict({
-      'name': name, 'config': config, 'config_arg': config_arg, 'seeds': tuple(seeds),
-      'overrides': tuple(tuple(o) for o in overrides), 'published': published,
-      'published_top5': top5, 'published_source': source, 'also': tuple(also),
-      'curves': tuple(curves), 'chart': chart, 'cpu_hours': cpu_hours})
+  return ml_collections.ConfigDict(
+    {
+      'name': name,
+      'slug': slug(name),
+      'config': config,
+      'config_arg': config_arg,
+      'seeds': tuple(seeds),
+      'overrides': tuple(tuple(o) for o in overrides),
+      'published': published,
+      'published_top5': top5,
+      'published_source': source,
+      'also': tuple(also),
+      'curves': tuple(curves),
+      'chart': chart,
+      'cpu_hours': cpu_hours,
+    }
+  )
 
 
 def runner_options() -> ml_collections.ConfigDict:
@@ -86,10 +114,21 @@ def runner_options() -> ml_collections.ConfigDict:
   return options
 
 
-def table(name: str, title: str, rows, *, dataset: str, source: str,
-          metric: str = 'error', metric_label: str = 'top-1 error (%)',
-          published_label: str = 'paper', chart_published: bool = True,
-          chart_reference=(), curve_panels=(), context=()) -> ml_collections.ConfigDict:
+def table(
+  name: str,
+  title: str,
+  rows,
+  *,
+  dataset: str,
+  source: str,
+  metric: str = 'error',
+  metric_label: str = 'top-1 error (%)',
+  published_label: str = 'paper',
+  chart_published: bool = True,
+  chart_reference=(),
+  curve_panels=(),
+  context=(),
+) -> ml_collections.ConfigDict:
   """A table config.
 
   Args:
@@ -127,8 +166,9 @@ def table(name: str, title: str, rows, *, dataset: str, source: str,
   config.rows = tuple(rows)
   config.curve_panels = tuple(curve_panels)
   config.context = tuple(
-      ml_collections.ConfigDict({'name': n, 'published': p, 'published_source': s})
-      for n, p, s in context)
+    ml_collections.ConfigDict({'name': n, 'published': p, 'published_source': s})
+    for n, p, s in context
+  )
   config.table = runner_options()
   return config
 

@@ -18,21 +18,26 @@ one GPU.
 from configs.tables import IMAGENET, row, table, torchvision
 
 ALEXNET = 'configs/imagenet_alexnet.py'
-SOURCE = ('Krizhevsky et al. 2012, NIPS, Table 2: ILSVRC-2012 validation error of 1 CNN, '
-          '10 patches averaged, %')
+SOURCE = (
+  'Krizhevsky et al. 2012, NIPS, Table 2: ILSVRC-2012 validation error of 1 CNN, '
+  '10 patches averaged, %'
+)
 
 
 def get_config():
   """The paper's two-tower AlexNet and torchvision's."""
   return table(
-      'alexnet_imagenet', 'AlexNet, ImageNet: top-1 validation error', (
-          row('AlexNet (paper, two towers)', ALEXNET, 'original', published=40.7,
-              top5=18.2),
-          row('AlexNet (torchvision)', ALEXNET, '', also=(torchvision(56.522, 79.066),)),
-      ),
-      dataset=IMAGENET, source=SOURCE, published_label='paper (1 CNN)',
-      context=(
-          ('5 CNNs (Table 2)', 38.1, SOURCE),
-          ('1 CNN, ILSVRC-2010 test set (Table 1)', 37.5,
-           'Krizhevsky et al. 2012, NIPS, Table 1'),
-      ))
+    'alexnet_imagenet',
+    'AlexNet, ImageNet: top-1 validation error',
+    (
+      row('AlexNet (paper, two towers)', ALEXNET, 'original', published=40.7, top5=18.2),
+      row('AlexNet (torchvision)', ALEXNET, '', also=(torchvision(56.522, 79.066),)),
+    ),
+    dataset=IMAGENET,
+    source=SOURCE,
+    published_label='paper (1 CNN)',
+    context=(
+      ('5 CNNs (Table 2)', 38.1, SOURCE),
+      ('1 CNN, ILSVRC-2010 test set (Table 1)', 37.5, 'Krizhevsky et al. 2012, NIPS, Table 1'),
+    ),
+  )

@@ -27,13 +27,17 @@ SEEDS = (0, 1, 2)
 def get_config():
   """The table: its experiments (nothing published to compare with)."""
   return table(
-      'digits', 'Embedded digits (8x8, 360 test images): test error', (
-          row('LeNet-5', LENET, seeds=SEEDS),
-          row('ResNet-20', RESNET, '20', seeds=SEEDS, curves=('ResNet',)),
-          row('plain-20', RESNET, 'plain20', seeds=SEEDS, curves=('plain',)),
-          row('ResNet-56', RESNET, '56', curves=('ResNet',)),
-          row('plain-56', RESNET, 'plain56', curves=('plain',)),
-      ),
-      dataset='digits (360 test images)', curve_panels=('plain', 'ResNet'),
-      source='none: no published results for these nets on this split',
-      metric_label='test error (%)')
+    'digits',
+    'Embedded digits (8x8, 360 test images): test error',
+    (
+      row('LeNet-5', LENET, seeds=SEEDS),
+      row('ResNet-20', RESNET, '20', seeds=SEEDS, curves=('ResNet',)),
+      row('plain-20', RESNET, 'plain20', seeds=SEEDS, curves=('plain',)),
+      row('ResNet-56', RESNET, '56', curves=('ResNet',)),
+      row('plain-56', RESNET, 'plain56', curves=('plain',)),
+    ),
+    dataset='digits (360 test images)',
+    curve_panels=('plain', 'ResNet'),
+    source='none: no published results for these nets on this split',
+    metric_label='test error (%)',
+  )

@@ -21,8 +21,7 @@ Time (estimated, not measured here): 20 epochs of 60,000 images per seed; LeNet-
 from configs.tables import row, table
 
 MNIST = 'configs/mnist_lenet5.py'
-SOURCE = ('LeCun et al. 1998, Proc. IEEE 86(11), section III.C and Fig. 9: MNIST test '
-          'error, %')
+SOURCE = 'LeCun et al. 1998, Proc. IEEE 86(11), section III.C and Fig. 9: MNIST test error, %'
 RBF = (('model.name', 'lenet5'),)
 SEEDS = (0, 1, 2)
 
@@ -30,11 +29,22 @@ SEEDS = (0, 1, 2)
 def get_config():
   """LeNet-5 with the paper's output layer and with softmax, with and without shifts."""
   return table(
-      'lenet5_mnist', 'LeNet-5, MNIST: test error', (
-          row('LeNet-5', MNIST, overrides=RBF, seeds=SEEDS, published=0.95),
-          row('LeNet-5, distortions', MNIST, overrides=RBF + (('input.crop_padding', 2),),
-              seeds=SEEDS, published=0.8, chart=False),
-          row('LeNet-5 (softmax output)', MNIST, seeds=SEEDS),
+    'lenet5_mnist',
+    'LeNet-5, MNIST: test error',
+    (
+      row('LeNet-5', MNIST, overrides=RBF, seeds=SEEDS, published=0.95),
+      row(
+        'LeNet-5, distortions',
+        MNIST,
+        overrides=RBF + (('input.crop_padding', 2),),
+        seeds=SEEDS,
+        published=0.8,
+        chart=False,
       ),
-      dataset='MNIST (10,000 test images)', source=SOURCE, metric_label='test error (%)',
-      published_label='paper')
+      row('LeNet-5 (softmax output)', MNIST, seeds=SEEDS),
+    ),
+    dataset='MNIST (10,000 test images)',
+    source=SOURCE,
+    metric_label='test error (%)',
+    published_label='paper',
+  )

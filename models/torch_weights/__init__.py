@@ -9,7 +9,7 @@ array of our variables. Leaves map alike in every family:
   params/.../scale         -> <module>.weight  (BatchNorm)
   batch_stats/.../mean|var -> <module>.running_mean|running_var
 
-Reading files and checking them strictly is train_lib/pretrained.py's job.
+Reading files and checking them strictly is train_lib/modes/pretrained.py's job.
 """
 
 import dataclasses
@@ -17,38 +17,38 @@ from typing import Any
 
 from models import alexnet, googlenet, hrnet, registry, resnet, u2net, unet, vgg
 from models.torch_weights import (
-    alexnet_vgg_names,
-    googlenet_names,
-    hrnet_names,
-    layouts,
-    resnet_names,
-    u2net_names,
-    unet_names,
+  alexnet_vgg_names,
+  googlenet_names,
+  hrnet_names,
+  layouts,
+  resnet_names,
+  u2net_names,
+  unet_names,
 )
 from models.torch_weights.naming import Family
 from train_lib.errors import UserError
 
 LEAVES = {
-    ('params', 'kernel'): 'weight',
-    ('params', 'bias'): 'bias',
-    ('params', 'scale'): 'weight',
-    ('batch_stats', 'mean'): 'running_mean',
-    ('batch_stats', 'var'): 'running_var',
+  ('params', 'kernel'): 'weight',
+  ('params', 'bias'): 'bias',
+  ('params', 'scale'): 'weight',
+  ('batch_stats', 'mean'): 'running_mean',
+  ('batch_stats', 'var'): 'running_var',
 }
 # PyTorch's BatchNorm counts its training steps; evaluation never reads the counter.
 BN_COUNTER = 'num_batches_tracked'
 
 
 FAMILIES: dict[type, Family] = {
-    alexnet.AlexNet: alexnet_vgg_names.ALEXNET,
-    vgg.VGG: alexnet_vgg_names.VGG,
-    googlenet.GoogLeNet: googlenet_names.FAMILY,
-    resnet.ResNet: resnet_names.FAMILY,
-    hrnet.HRNet: hrnet_names.FAMILY,
-    hrnet.HRNetV2Seg: hrnet_names.FAMILY,
-    hrnet.PoseHRNet: hrnet_names.FAMILY,
-    unet.UNet: unet_names.FAMILY,
-    u2net.U2Net: u2net_names.FAMILY,
+  alexnet.AlexNet: alexnet_vgg_names.ALEXNET,
+  vgg.VGG: alexnet_vgg_names.VGG,
+  googlenet.GoogLeNet: googlenet_names.FAMILY,
+  resnet.ResNet: resnet_names.FAMILY,
+  hrnet.HRNet: hrnet_names.FAMILY,
+  hrnet.HRNetV2Seg: hrnet_names.FAMILY,
+  hrnet.PoseHRNet: hrnet_names.FAMILY,
+  unet.UNet: unet_names.FAMILY,
+  u2net.U2Net: u2net_names.FAMILY,
 }
 
 
@@ -62,16 +62,19 @@ class Entry:
 
 def mapped_model_names() -> list[str]:
   """The registry names whose class has a PyTorch mapping."""
-  return sorted(name for name, ctor in registry.MODELS.items()
-                if getattr(ctor, 'func', ctor) in FAMILIES)
+  return sorted(
+    name for name, ctor in registry.MODELS.items() if getattr(ctor, 'func', ctor) in FAMILIES
+  )
 
 
 def family_of(model) -> Family:
   """The mapping of `model`'s class; raises UserError if there is none."""
   family = FAMILIES.get(type(model))
   if family is None:
-    raise UserError(f'no PyTorch weight mapping for {type(model).__name__}; models with '
-                    f"one: {', '.join(mapped_model_names())} (set --config.model.name)")
+    raise UserError(
+      f'no PyTorch weight mapping for {type(model).__name__}; models with '
+      f'one: {", ".join(mapped_model_names())} (set --config.model.name)'
+    )
   return family
 
 
@@ -91,18 +94,26 @@ def entries(model, shapes: dict[tuple, tuple]) -> dict[tuple, Entry]:
   for path, shape in shapes.items():
     collection, *modules, leaf = path
     if (collection, leaf) not in LEAVES:
-      raise ValueError(f"no PyTorch name for {'/'.join(path)}")
+      raise ValueError(f'no PyTorch name for {"/".join(path)}')
     module = family.module_name(model, tuple(modules))
     layout = overrides.get(module) if leaf == 'kernel' else None
     if layout is None:
       rank = len(shape)
-      layout = (layouts.Conv() if rank == 4 and leaf == 'kernel' else
-                layouts.Dense() if rank == 2 and leaf == 'kernel' else layouts.Same())
+      layout = (
+        layouts.Conv()
+        if rank == 4 and leaf == 'kernel'
+        else layouts.Dense()
+        if rank == 2 and leaf == 'kernel'
+        else layouts.Same()
+      )
     result[path] = Entry(f'{module}.{LEAVES[collection, leaf]}', layout)
   return result
 
 
 def bn_counter_keys(mapped: dict[tuple, Entry]) -> list[str]:
   """The `num_batches_tracked` keys of the BatchNorms among `mapped`."""
-  return [e.key.removesuffix('running_mean') + BN_COUNTER
-          for path, e in mapped.items() if path[0] == 'batch_stats' and path[-1] == 'mean']
+  return [
+    e.key.removesuffix('running_mean') + BN_COUNTER
+    for path, e in mapped.items()
+    if path[0] == 'batch_stats' and path[-1] == 'mean'
+  ]

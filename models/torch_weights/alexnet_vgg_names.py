@@ -12,9 +12,16 @@ from models.torch_weights import layouts
 from models.torch_weights.naming import Family
 from train_lib.errors import UserError
 
-ALEXNET_NAMES = {'conv1': 'features.0', 'conv2': 'features.3', 'conv3': 'features.6',
-                 'conv4': 'features.8', 'conv5': 'features.10', 'fc6': 'classifier.1',
-                 'fc7': 'classifier.4', 'fc8': 'classifier.6'}
+ALEXNET_NAMES = {
+  'conv1': 'features.0',
+  'conv2': 'features.3',
+  'conv3': 'features.6',
+  'conv4': 'features.8',
+  'conv5': 'features.10',
+  'fc6': 'classifier.1',
+  'fc7': 'classifier.4',
+  'fc8': 'classifier.6',
+}
 VGG_CLASSIFIER = {'fc6': 'classifier.0', 'fc7': 'classifier.3', 'fc8': 'classifier.6'}
 # torchvision builds these configurations only (no A-LRN, no 1x1 convs of C).
 TORCHVISION_VGG = ('A', 'B', 'D', 'E')
@@ -35,8 +42,10 @@ def vgg_feature_indices(config: str, batch_norm: bool) -> dict[str, str]:
 
 def _vgg_module_name(model, path):
   if model.config not in TORCHVISION_VGG:
-    raise UserError(f"torchvision has no VGG configuration '{model.config}' to convert; "
-                    'use vgg11, vgg13, vgg16, vgg19 or their _bn variants')
+    raise UserError(
+      f"torchvision has no VGG configuration '{model.config}' to convert; "
+      'use vgg11, vgg13, vgg16, vgg19 or their _bn variants'
+    )
   (name,) = path
   return {**vgg_feature_indices(model.config, model.batch_norm), **VGG_CLASSIFIER}[name]
 
@@ -48,8 +57,12 @@ def _alexnet_module_name(model, path):
 
 
 ALEXNET = Family(
-    'torchvision alexnet', _alexnet_module_name,
-    lambda model: {'classifier.1': layouts.FlattenedDense(256, 6, 6)})
+  'torchvision alexnet',
+  _alexnet_module_name,
+  lambda model: {'classifier.1': layouts.FlattenedDense(256, 6, 6)},
+)
 VGG = Family(
-    'torchvision vgg11..vgg19[_bn]', _vgg_module_name,
-    lambda model: {'classifier.0': layouts.FlattenedDense(vgg.BLOCK_FEATURES[-1], 7, 7)})
+  'torchvision vgg11..vgg19[_bn]',
+  _vgg_module_name,
+  lambda model: {'classifier.0': layouts.FlattenedDense(vgg.BLOCK_FEATURES[-1], 7, 7)},
+)

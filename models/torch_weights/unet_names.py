@@ -19,8 +19,10 @@ DOUBLE_CONV = {'conv1': '0', 'bn1': '1', 'conv2': '3', 'bn2': '4'}
 
 def _module_name(model, path) -> str:
   if model.padding != 'same' or not model.batch_norm:
-    raise UserError('only the same-padding U-Net with BatchNorm (unet_same) has '
-                    "PyTorch weights to convert (milesial's); set --config.model.name")
+    raise UserError(
+      'only the same-padding U-Net with BatchNorm (unet_same) has '
+      "PyTorch weights to convert (milesial's); set --config.model.name"
+    )
   top, *rest = path
   if top == 'outc':
     return 'outc.conv'
@@ -35,5 +37,7 @@ def _module_name(model, path) -> str:
 
 
 FAMILY = Family(
-    'milesial/Pytorch-UNet', _module_name,
-    lambda model: {f'up{k}.up': layouts.ConvTranspose() for k in range(1, model.depth + 1)})
+  'milesial/Pytorch-UNet',
+  _module_name,
+  lambda model: {f'up{k}.up': layouts.ConvTranspose() for k in range(1, model.depth + 1)},
+)

@@ -36,8 +36,7 @@ def _shape(shape) -> str:
 
 
 def _flat(variables) -> dict[tuple, np.ndarray]:
-  return traverse_util.flatten_dict(
-      {c: variables[c] for c in COLLECTIONS if variables.get(c)})
+  return traverse_util.flatten_dict({c: variables[c] for c in COLLECTIONS if variables.get(c)})
 
 
 def flat_shapes(variables) -> dict[tuple, tuple]:
@@ -45,8 +44,15 @@ def flat_shapes(variables) -> dict[tuple, tuple]:
   return {p: tuple(a.shape) for p, a in _flat(variables).items()}
 
 
-def load(model, shapes: dict[tuple, tuple], tensors: dict[str, np.ndarray], *,
-         strict: bool, source: str, model_name: str) -> tuple[dict, LoadReport]:
+def load(
+  model,
+  shapes: dict[tuple, tuple],
+  tensors: dict[str, np.ndarray],
+  *,
+  strict: bool,
+  source: str,
+  model_name: str,
+) -> tuple[dict, LoadReport]:
   """Our arrays from the tensors of a PyTorch state dict.
 
   Args:
@@ -65,8 +71,9 @@ def load(model, shapes: dict[tuple, tuple], tensors: dict[str, np.ndarray], *,
   Raises:
     UserError: a mismatch when `strict`; nothing fits at all otherwise.
   """
-  mapped, expected = check(model, shapes, tensors, strict=strict, source=source,
-                           model_name=model_name)
+  mapped, expected = check(
+    model, shapes, tensors, strict=strict, source=source, model_name=model_name
+  )
   out, loaded, adapted = {}, [], []
   for path, entry in mapped.items():
     key, layout = entry.key, entry.layout
@@ -80,13 +87,20 @@ def load(model, shapes: dict[tuple, tuple], tensors: dict[str, np.ndarray], *,
       loaded.append(key)
   loaded_set, counters = set(loaded), set(torch_weights.bn_counter_keys(mapped))
   report = LoadReport(
-      loaded=loaded,
-      adapted=adapted,
-      not_loaded=[f'{k} {_shape(expected[k])} (' + (
-          f'file: {_shape(tensors[k].shape)})' if k in tensors else 'not in the file)')
-                  for k in expected if k not in loaded_set],
-      unused=[f'{k} {_shape(t.shape)}' for k, t in tensors.items()
-              if k not in expected and k not in counters])
+    loaded=loaded,
+    adapted=adapted,
+    not_loaded=[
+      f'{k} {_shape(expected[k])} ('
+      + (f'file: {_shape(tensors[k].shape)})' if k in tensors else 'not in the file)')
+      for k in expected
+      if k not in loaded_set
+    ],
+    unused=[
+      f'{k} {_shape(t.shape)}'
+      for k, t in tensors.items()
+      if k not in expected and k not in counters
+    ],
+  )
   return out, report
 
 
@@ -101,14 +115,25 @@ def _gray_input_conv(tensor, expected, layout):
   A gray image fed as three equal channels gives exactly this convolution (timm adapts
   `in_chans=1` the same way). Anything else that differs: None.
   """
-  if (isinstance(layout, layouts.Conv) and len(expected) == 4 and expected[1] == 1
-      and tuple(tensor.shape) == (expected[0], 3, *expected[2:])):
+  if (
+    isinstance(layout, layouts.Conv)
+    and len(expected) == 4
+    and expected[1] == 1
+    and tuple(tensor.shape) == (expected[0], 3, *expected[2:])
+  ):
     return tensor.sum(axis=1, keepdims=True)
   return None
 
 
-def check(model, shapes: dict[tuple, tuple], tensors: dict[str, np.ndarray], *,
-          strict: bool, source: str, model_name: str):
+def check(
+  model,
+  shapes: dict[tuple, tuple],
+  tensors: dict[str, np.ndarray],
+  *,
+  strict: bool,
+  source: str,
+  model_name: str,
+):
   """Checks the file's tensors against our variables' shapes, before anything is built.
 
   Args:
@@ -130,17 +155,22 @@ def check(model, shapes: dict[tuple, tuple], tensors: dict[str, np.ndarray], *,
   counters = set(torch_weights.bn_counter_keys(mapped))
   # In one order whatever the file's (safetensors sorts its keys, torch.save does not).
   keys = sorted(tensors, key=natural_order)
-  wrong = [(k, expected[k], tensors[k].shape) for k in keys
-           if k in expected and tuple(tensors[k].shape) != expected[k]]
+  wrong = [
+    (k, expected[k], tensors[k].shape)
+    for k in keys
+    if k in expected and tuple(tensors[k].shape) != expected[k]
+  ]
   missing = sorted((k for k in expected if k not in tensors), key=natural_order)
   unused = [k for k in keys if k not in expected and k not in counters]
   problems = (wrong, missing, unused, tensors, expected)
   if strict and (wrong or missing or unused):
     raise UserError(_mismatch_message(source, model_name, *problems))
   if len(wrong) + len(missing) == len(expected):
-    raise UserError(f'no tensor of {source} fits {model_name} (e.g. '
-                    f'{_first_problem(*problems)}); it holds weights of another '
-                    'architecture: check --config.model.name')
+    raise UserError(
+      f'no tensor of {source} fits {model_name} (e.g. '
+      f'{_first_problem(*problems)}); it holds weights of another '
+      'architecture: check --config.model.name'
+    )
   return mapped, expected
 
 
@@ -155,16 +185,23 @@ def _first_problem(wrong, missing, unused, tensors, expected) -> str:
   return f"the file's '{key}' {_shape(tensors[key].shape)} has no place in the model"
 
 
-def _mismatch_message(source, model_name, wrong, missing, unused, tensors,
-                      expected) -> str:
-  counts = [f'{n} {what}' for n, what in ((len(wrong), 'of another shape'),
-                                          (len(missing), 'missing from the file'),
-                                          (len(unused), 'unused')) if n]
-  return (f'{source} does not fit {model_name}: '
-          f'{_first_problem(wrong, missing, unused, tensors, expected)} '
-          f"({', '.join(counts)}); check --config.model.name and its fields against the "
-          'file, or set --config.init_from_strict=false to load what fits and keep the '
-          "model's initialisation elsewhere (a new head)")
+def _mismatch_message(source, model_name, wrong, missing, unused, tensors, expected) -> str:
+  counts = [
+    f'{n} {what}'
+    for n, what in (
+      (len(wrong), 'of another shape'),
+      (len(missing), 'missing from the file'),
+      (len(unused), 'unused'),
+    )
+    if n
+  ]
+  return (
+    f'{source} does not fit {model_name}: '
+    f'{_first_problem(wrong, missing, unused, tensors, expected)} '
+    f'({", ".join(counts)}); check --config.model.name and its fields against the '
+    'file, or set --config.init_from_strict=false to load what fits and keep the '
+    "model's initialisation elsewhere (a new head)"
+  )
 
 
 def export(model, variables: dict) -> dict[str, np.ndarray]:
@@ -175,8 +212,10 @@ def export(model, variables: dict) -> dict[str, np.ndarray]:
   """
   flat = _flat(variables)
   mapped = torch_weights.entries(model, {p: np.shape(a) for p, a in flat.items()})
-  tensors = {e.key: np.ascontiguousarray(e.layout.to_torch(np.asarray(flat[p], np.float32)))
-             for p, e in mapped.items()}
+  tensors = {
+    e.key: np.ascontiguousarray(e.layout.to_torch(np.asarray(flat[p], np.float32)))
+    for p, e in mapped.items()
+  }
   for key in torch_weights.bn_counter_keys(mapped):
     tensors[key] = np.zeros((), np.int64)
   return tensors

@@ -2,7 +2,7 @@
 
 One labelled point per zoo model that has a published top-1 number in a table config
 (configs/tables/*.py whose `chart_published` is set; rows with `chart`), placed at the
-parameters and multiply-accumulates that the summary code (train_lib/summary.py)
+parameters and multiply-accumulates that the summary code (train_lib/modes/costs.py)
 computes for the row's model and input: no number on the chart is typed by hand. Where
 the table being reported has finished runs, our measured accuracy is a second, hollow
 marker joined to the published point of the same model (labelled itself where nothing
@@ -22,8 +22,8 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from train_lib import table_runs
 from train_lib.errors import UserError
+from train_lib.tables import runs
 
 AREA = 700.0  # points^2 of the largest model of a panel
 
@@ -45,12 +45,12 @@ class Point:
 
 def table_files() -> list[str]:
   """configs/tables/*.py, the table configs."""
-  pattern = os.path.join(table_runs.ROOT, 'configs', 'tables', '*.py')
+  pattern = os.path.join(runs.ROOT, 'configs', 'tables', '*.py')
   return sorted(p for p in glob.glob(pattern) if not p.endswith('__init__.py'))
 
 
 def load_table(path: str) -> ml_collections.ConfigDict:
-  return table_runs.load_module(path).get_config()
+  return runs.load_module(path).get_config()
 
 
 def _all_tables() -> list[ml_collections.ConfigDict]:
@@ -59,27 +59,35 @@ def _all_tables() -> list[ml_collections.ConfigDict]:
   for path in table_files():
     try:
       tables.append(load_table(path))
-    except Exception as e:  # pylint: disable=broad-except
-      _warn(f'{os.path.relpath(path, table_runs.ROOT)} left out: {type(e).__name__}: {e}')
+    except Exception as e:
+      _warn(f'{os.path.relpath(path, runs.ROOT)} left out: {type(e).__name__}: {e}')
   return tables
 
 
 def model_cost(config: ml_collections.ConfigDict) -> tuple[int, int]:
   """(parameters, multiply-accumulates per image) of the config's model and input."""
-  from input_pipeline import preprocess  # pylint: disable=g-import-not-at-top
-  from models import registry  # pylint: disable=g-import-not-at-top
-  from train_lib import summary  # pylint: disable=g-import-not-at-top
+  from input_pipeline import preprocess
+  from models import registry
+  from train_lib.modes import costs
+
   model = registry.create_model(config.model, num_classes=config.dataset.num_classes)
   shape = preprocess.model_input_shape(config.input)
-  result = summary.summarize(model, (1, *shape))
+  result = costs.summarize(model, (1, *shape))
   return result.total_params, result.total_macs
 
 
 def model_key(config: ml_collections.ConfigDict) -> str:
   """What fixes a model's cost: its config, classes and input size."""
-  return json.dumps([config.model.to_dict(), config.dataset.num_classes,
-                     config.input.image_size, config.input.pad_to,
-                     config.input.channels], sort_keys=True)
+  return json.dumps(
+    [
+      config.model.to_dict(),
+      config.dataset.num_classes,
+      config.input.image_size,
+      config.input.pad_to,
+      config.input.channels,
+    ],
+    sort_keys=True,
+  )
 
 
 class CostCache:
@@ -135,7 +143,7 @@ def published_points(cost, tables=None) -> list[Point]:
       if ref is None:
         continue
       try:
-        config = table_runs.experiment_config(table, row, row.seeds[0])
+        config = runs.experiment_config(table, row, row.seeds[0])
         params, macs = cost(config)
       except (UserError, ValueError, ImportError) as e:
         _warn(f'{table.name}, {row.name} left out: {e}')
@@ -144,8 +152,19 @@ def published_points(cost, tables=None) -> list[Point]:
       if (table.dataset, key) in seen:
         continue
       seen.add((table.dataset, key))
-      points.append(Point(table.dataset, row.name, config.model.name, key, params, macs,
-                          _as_accuracy(table, ref[1]), 'published', ref[0]))
+      points.append(
+        Point(
+          table.dataset,
+          row.name,
+          config.model.name,
+          key,
+          params,
+          macs,
+          _as_accuracy(table, ref[1]),
+          'published',
+          ref[0],
+        )
+      )
   return points
 
 
@@ -157,13 +176,23 @@ def measured_points(table, results, cost) -> list[Point]:
       continue
     row = result.row
     try:
-      config = table_runs.experiment_config(table, row, row.seeds[0])
+      config = runs.experiment_config(table, row, row.seeds[0])
       params, macs = cost(config)
     except (UserError, ValueError, ImportError) as e:
       _warn(f'{table.name}, {row.name} left out: {e}')
       continue
-    points.append(Point(table.dataset, row.name, config.model.name, model_key(config),
-                        params, macs, _as_accuracy(table, result.mean), 'ours'))
+    points.append(
+      Point(
+        table.dataset,
+        row.name,
+        config.model.name,
+        model_key(config),
+        params,
+        macs,
+        _as_accuracy(table, result.mean),
+        'ours',
+      )
+    )
   return points
 
 
@@ -213,16 +242,23 @@ def _place_labels(ax, items: list[dict]) -> None:
     spots += [(-r - 2 - w, -h / 2), (-r - 2 - w, h), (-r - 2 - w, -h)]
     for dx, dy in spots:
       box = (px + dx, py + dy, px + dx + w, py + dy + h)
-      if not any(box[0] < q[2] and q[0] < box[2] and box[1] < q[3] and q[1] < box[3]
-                 for q in placed):
+      if not any(
+        box[0] < q[2] and q[0] < box[2] and box[1] < q[3] and q[1] < box[3] for q in placed
+      ):
         break
     else:
       dx, dy = spots[0]
       box = (px + dx, py + dy, px + dx + w, py + dy + h)
     placed.append(box)
-    text = ax.annotate(d['label'], (d['x'], d['y']), xytext=(dx / scale, dy / scale),
-                       textcoords='offset points', fontsize=FONT, va='bottom',
-                       color='navy' if d['kind'] == 'published' else 'darkred')
+    text = ax.annotate(
+      d['label'],
+      (d['x'], d['y']),
+      xytext=(dx / scale, dy / scale),
+      textcoords='offset points',
+      fontsize=FONT,
+      va='bottom',
+      color='navy' if d['kind'] == 'published' else 'darkred',
+    )
     text.set_in_layout(False)  # the layout the positions were computed in stays
 
 
@@ -234,19 +270,46 @@ def _panel(ax, points: list[Point]) -> list[dict]:
   plotted = []
   for p in points:
     if p.kind == 'published':
-      ax.scatter(p.macs, p.accuracy, s=area(p), color='tab:blue', alpha=0.55,
-                 edgecolors='navy', linewidths=0.6, zorder=3)
+      ax.scatter(
+        p.macs,
+        p.accuracy,
+        s=area(p),
+        color='tab:blue',
+        alpha=0.55,
+        edgecolors='navy',
+        linewidths=0.6,
+        zorder=3,
+      )
     else:
-      ax.scatter(p.macs, p.accuracy, s=area(p), facecolors='none',
-                 edgecolors='tab:red', linewidths=1.5, marker='D', zorder=4)
+      ax.scatter(
+        p.macs,
+        p.accuracy,
+        s=area(p),
+        facecolors='none',
+        edgecolors='tab:red',
+        linewidths=1.5,
+        marker='D',
+        zorder=4,
+      )
       if p.key in published:
         q = published[p.key]
-        ax.plot([q.macs, p.macs], [q.accuracy, p.accuracy], color='tab:red', lw=0.7,
-                alpha=0.6, zorder=2)
+        ax.plot(
+          [q.macs, p.macs], [q.accuracy, p.accuracy], color='tab:red', lw=0.7, alpha=0.6, zorder=2
+        )
     labelled = p.kind == 'published' or p.key not in published
-    plotted.append({'panel': p.dataset, 'label': p.label if labelled else '',
-                    'model': p.model, 'key': p.key, 'x': p.macs, 'y': p.accuracy, 'area': area(p),
-                    'params': p.params, 'kind': p.kind})
+    plotted.append(
+      {
+        'panel': p.dataset,
+        'label': p.label if labelled else '',
+        'model': p.model,
+        'key': p.key,
+        'x': p.macs,
+        'y': p.accuracy,
+        'area': area(p),
+        'params': p.params,
+        'kind': p.kind,
+      }
+    )
   ax.set_xscale('log')
   ax.margins(x=0.25, y=0.12)
   ax.autoscale_view()
@@ -255,20 +318,41 @@ def _panel(ax, points: list[Point]) -> list[dict]:
   sizes = sorted({_round_params(largest / f) for f in (1, 4, 16)}, reverse=True)
   handles = []
   if published:
-    handles.append(Line2D([], [], ls='', marker='o', color='tab:blue', alpha=0.55,
-                          label='published top-1'))
+    handles.append(
+      Line2D([], [], ls='', marker='o', color='tab:blue', alpha=0.55, label='published top-1')
+    )
   if any(p.kind == 'ours' for p in points):
-    handles.append(Line2D([], [], ls='', marker='D', markerfacecolor='none',
-                          markeredgecolor='tab:red', label='ours (mean over seeds)'))
-  handles += [Line2D([], [], ls='', marker='o', markerfacecolor='none',
-                     markeredgecolor='grey', markersize=math.sqrt(AREA * s / largest),
-                     label=f'{_count(s)} parameters') for s in sizes]
+    handles.append(
+      Line2D(
+        [],
+        [],
+        ls='',
+        marker='D',
+        markerfacecolor='none',
+        markeredgecolor='tab:red',
+        label='ours (mean over seeds)',
+      )
+    )
+  handles += [
+    Line2D(
+      [],
+      [],
+      ls='',
+      marker='o',
+      markerfacecolor='none',
+      markeredgecolor='grey',
+      markersize=math.sqrt(AREA * s / largest),
+      label=f'{_count(s)} parameters',
+    )
+    for s in sizes
+  ]
   ax.legend(handles=handles, fontsize=7, loc='best', labelspacing=1.2, borderpad=0.9)
   ax.set_title(points[0].dataset, fontsize=10)
   low, high = ax.get_xlim()
   decades = math.log10(high / low)
-  ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0) if decades < 2.2
-                                               else (1.0, 3.0)))
+  ax.xaxis.set_major_locator(
+    ticker.LogLocator(subs=(1.0, 2.0, 5.0) if decades < 2.2 else (1.0, 3.0))
+  )
   ax.xaxis.set_major_formatter(ticker.EngFormatter())  # 200 M, 1 G
   ax.xaxis.set_minor_formatter(ticker.NullFormatter())
   ax.set_xlabel('multiply-accumulates per image (MACs, log scale)')
@@ -289,24 +373,25 @@ def plot(points: list[Point], path: str) -> list[dict]:
     if p.dataset not in datasets:
       datasets.append(p.dataset)
   datasets.sort(key=lambda d: -sum(p.dataset == d for p in points))
-  fig = Figure(figsize=(13, 12 if len(datasets) > 1 else 7.5), dpi=120,
-               layout='constrained')
-  fig.suptitle('Accuracy against cost: parameters and MACs from the summary code '
-               '(train_lib/summary.py), marker area proportional to parameters',
-               fontsize=10)
+  fig = Figure(figsize=(13, 12 if len(datasets) > 1 else 7.5), dpi=120, layout='constrained')
+  fig.suptitle(
+    'Accuracy against cost: parameters and MACs from the summary code '
+    '(train_lib/modes/costs.py), marker area proportional to parameters',
+    fontsize=10,
+  )
   plotted = []
   if not datasets:
-    fig.add_subplot().text(0.5, 0.5, 'no model with a published or measured accuracy',
-                           ha='center')
+    fig.add_subplot().text(0.5, 0.5, 'no model with a published or measured accuracy', ha='center')
   else:
     if len(datasets) > 1:  # two sub-figures, each laid out on its own
       top, bottom = fig.subfigures(2, 1, height_ratios=(1.6, 1))
-      axes = [top.add_subplot()] + list(bottom.subplots(1, len(datasets) - 1,
-                                                        squeeze=False)[0])
+      axes = [top.add_subplot()] + list(bottom.subplots(1, len(datasets) - 1, squeeze=False)[0])
     else:
       axes = [fig.add_subplot()]
-    panels = [(ax, _panel(ax, [p for p in points if p.dataset == dataset]))
-              for ax, dataset in zip(axes, datasets)]
+    panels = [
+      (ax, _panel(ax, [p for p in points if p.dataset == dataset]))
+      for ax, dataset in zip(axes, datasets)
+    ]
     fig.draw_without_rendering()  # lays the panels out, so labels can avoid each other
     for ax, items in panels:
       _place_labels(ax, [d for d in items if d['label']])

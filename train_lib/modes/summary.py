@@ -4,19 +4,20 @@ import ml_collections
 
 from input_pipeline import preprocess
 from models import registry
-from train_lib import summary
+from train_lib.modes import costs
 
 
-def print_model_summary(config: ml_collections.ConfigDict) -> summary.Summary:
-  """Prints the table for the config's model and input size; returns the summary.
+def print_model_summary(config: ml_collections.ConfigDict) -> costs.Summary:
+  """Prints the table for the config's model and input size; returns the costs.
 
   The last printed line is `total_params=<int> total_macs=<int>` (per example).
   """
-  model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
-                                half_precision=config.half_precision)
+  model = registry.create_model(
+    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
+  )
   if not (config.input.pad_to or config.input.image_size):
     raise ValueError('config.input.image_size or pad_to must fix the input size')
   shape = (1, *preprocess.model_input_shape(config.input))
-  result = summary.summarize(model, shape)
-  print(summary.format_summary(result), flush=True)
+  result = costs.summarize(model, shape)
+  print(costs.format_summary(result), flush=True)
   return result

@@ -108,8 +108,9 @@ def _forward(model: nn.Module, variables, *, train: bool):
   mutable = [c for c in variables if c != 'params']
 
   def fwd(variables, x):
-    out, _ = model.apply(variables, x, train=train, mutable=mutable,
-                         rngs={'dropout': jax.random.key(0)})
+    out, _ = model.apply(
+      variables, x, train=train, mutable=mutable, rngs={'dropout': jax.random.key(0)}
+    )
     return out
 
   return fwd
@@ -142,8 +143,9 @@ def _record_calls(model, variables, x, *, train: bool) -> list[dict[str, Any]]:
     stack.append(module)
     try:
       out = next_fun(*args, **kwargs)
-      rec['outputs'] = tuple(tuple(a.shape) for a in jax.tree_util.tree_leaves(out)
-                             if hasattr(a, 'shape'))
+      rec['outputs'] = tuple(
+        tuple(a.shape) for a in jax.tree_util.tree_leaves(out) if hasattr(a, 'shape')
+      )
       rec['macs'] = layer_macs(module, _first_input(args, kwargs), out)
     finally:
       stack.pop()
@@ -154,8 +156,13 @@ def _record_calls(model, variables, x, *, train: bool) -> list[dict[str, Any]]:
   return records
 
 
-def abstract_variables(model: nn.Module, input_shape: Sequence[int], *,
-                       train: bool = False, input_dtype: Any = jnp.float32):
+def abstract_variables(
+  model: nn.Module,
+  input_shape: Sequence[int],
+  *,
+  train: bool = False,
+  input_dtype: Any = jnp.float32,
+):
   """The model's variables as a pytree of `jax.ShapeDtypeStruct` (nothing allocated).
 
   Args:
@@ -177,8 +184,14 @@ def abstract_variables(model: nn.Module, input_shape: Sequence[int], *,
   return jax.eval_shape(init, x)
 
 
-def xla_flops(model: nn.Module, variables_shape, input_shape: Sequence[int], *,
-              train: bool = False, input_dtype: Any = jnp.float32) -> float:
+def xla_flops(
+  model: nn.Module,
+  variables_shape,
+  input_shape: Sequence[int],
+  *,
+  train: bool = False,
+  input_dtype: Any = jnp.float32,
+) -> float:
   """XLA's flop count for the compiled forward pass, from abstract inputs.
 
   Compiles for the default backend (no arrays are allocated, but compiling a big
@@ -195,7 +208,8 @@ def xla_flops(model: nn.Module, variables_shape, input_shape: Sequence[int], *,
     The 'flops' figure of `cost_analysis()`, for the whole batch of `input_shape`.
   """
   variables = jax.tree_util.tree_map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), variables_shape)
+    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), variables_shape
+  )
   x = jax.ShapeDtypeStruct(tuple(input_shape), input_dtype)
   fwd = jax.jit(_forward(model, variables, train=train))
   compiled = fwd.lower(variables, x).compile()
@@ -205,8 +219,14 @@ def xla_flops(model: nn.Module, variables_shape, input_shape: Sequence[int], *,
   return float(cost['flops'])
 
 
-def summarize(model: nn.Module, input_shape: Sequence[int], *, train: bool = False,
-              input_dtype: Any = jnp.float32, cross_check: bool = False) -> Summary:
+def summarize(
+  model: nn.Module,
+  input_shape: Sequence[int],
+  *,
+  train: bool = False,
+  input_dtype: Any = jnp.float32,
+  cross_check: bool = False,
+) -> Summary:
   """Per-layer output shapes, parameters and MACs, without allocating the model.
 
   Args:
@@ -243,18 +263,23 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, train: bool = Fal
     params = owned.pop(r['path'], 0)  # a module called twice owns its params once
     if not r['path'] and not params and not r['macs']:
       continue  # the top-level module is only a container
-    layers.append(Layer('/'.join(r['path']), r['type'], r['outputs'], params,
-                        r['macs'] // batch))
+    layers.append(Layer('/'.join(r['path']), r['type'], r['outputs'], params, r['macs'] // batch))
 
-  total_params = sum(math.prod(a.shape)
-                     for a in jax.tree_util.tree_leaves(variables.get('params', {})))
+  total_params = sum(
+    math.prod(a.shape) for a in jax.tree_util.tree_leaves(variables.get('params', {}))
+  )
   assert total_params == sum(layer.params for layer in layers), 'rows must add up'
   flops = None
   if cross_check:
-    flops = xla_flops(model, variables, input_shape, train=train,
-                      input_dtype=input_dtype) / batch
-  return Summary(type(model).__name__, input_shape, tuple(layers), total_params,
-                 sum(layer.macs for layer in layers), flops)
+    flops = xla_flops(model, variables, input_shape, train=train, input_dtype=input_dtype) / batch
+  return Summary(
+    type(model).__name__,
+    input_shape,
+    tuple(layers),
+    total_params,
+    sum(layer.macs for layer in layers),
+    flops,
+  )
 
 
 def _format_shapes(shapes: tuple[tuple[int, ...], ...]) -> str:
@@ -272,8 +297,16 @@ def format_summary(summary: Summary) -> str:
     The table as one string (no trailing newline).
   """
   header = ('layer', 'type', 'output', 'params', 'MACs')
-  rows = [(layer.path or '(top)', layer.type, _format_shapes(layer.output_shapes),
-           f'{layer.params:,}', f'{layer.macs:,}') for layer in summary.layers]
+  rows = [
+    (
+      layer.path or '(top)',
+      layer.type,
+      _format_shapes(layer.output_shapes),
+      f'{layer.params:,}',
+      f'{layer.macs:,}',
+    )
+    for layer in summary.layers
+  ]
   widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
 
   def line(r):
@@ -286,13 +319,17 @@ def format_summary(summary: Summary) -> str:
   out = [f'{summary.model}, input {shape} (per example)', rule, line(header), rule]
   out += [line(r) for r in rows]
   macs = summary.total_macs
-  out += [rule,
-          f'Total params: {summary.total_params:,}',
-          f'Total MACs:   {macs:,} ({macs / 1e9:.4g} GMACs, torchvision\'s "GFLOPS"; '
-          f'{macs / 1024**3:.4g} HRNet "GFLOPs", MACs/1024^3)']
+  out += [
+    rule,
+    f'Total params: {summary.total_params:,}',
+    f'Total MACs:   {macs:,} ({macs / 1e9:.4g} GMACs, torchvision\'s "GFLOPS"; '
+    f'{macs / 1024**3:.4g} HRNet "GFLOPs", MACs/1024^3)',
+  ]
   if summary.xla_flops is not None:
     ratio = summary.xla_flops / macs if macs else float('nan')
-    out.append(f'XLA flops:    {summary.xla_flops:,.0f} ({ratio:.2f} per MAC; '
-               'XLA counts 2 per MAC plus elementwise ops)')
+    out.append(
+      f'XLA flops:    {summary.xla_flops:,.0f} ({ratio:.2f} per MAC; '
+      'XLA counts 2 per MAC plus elementwise ops)'
+    )
   out.append(f'total_params={summary.total_params} total_macs={macs}')
   return '\n'.join(out)

@@ -17,13 +17,35 @@ from matplotlib import patches  # noqa: E402
 
 # Class 0 (background) black, then 20 distinct colours (matplotlib's tab20 order, dark
 # shades first); class c > 20 reuses colour 1 + (c - 1) % 20.
-PALETTE = np.array([
-    (0, 0, 0),
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
-    (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213),
-    (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
-], np.float64) / 255.0
+PALETTE = (
+  np.array(
+    [
+      (0, 0, 0),
+      (31, 119, 180),
+      (255, 127, 14),
+      (44, 160, 44),
+      (214, 39, 40),
+      (148, 103, 189),
+      (140, 86, 75),
+      (227, 119, 194),
+      (127, 127, 127),
+      (188, 189, 34),
+      (23, 190, 207),
+      (174, 199, 232),
+      (255, 187, 120),
+      (152, 223, 138),
+      (255, 152, 150),
+      (197, 176, 213),
+      (196, 156, 148),
+      (247, 182, 210),
+      (199, 199, 199),
+      (219, 219, 141),
+      (158, 218, 229),
+    ],
+    np.float64,
+  )
+  / 255.0
+)
 IGNORE_COLOUR = (1.0, 1.0, 1.0)
 
 
@@ -41,9 +63,17 @@ def colourize(labels: np.ndarray, ignore_label: int) -> np.ndarray:
   return out
 
 
-def save_predictions(path: str, images: np.ndarray, labels: np.ndarray,
-                     predictions: np.ndarray, class_names, *, saliency: bool,
-                     ignore_label: int, title: str = '') -> None:
+def save_predictions(
+  path: str,
+  images: np.ndarray,
+  labels: np.ndarray,
+  predictions: np.ndarray,
+  class_names,
+  *,
+  saliency: bool,
+  ignore_label: int,
+  title: str = '',
+) -> None:
   """Writes a PNG: one column per example, rows image / ground truth / prediction.
 
   Args:
@@ -65,32 +95,41 @@ def save_predictions(path: str, images: np.ndarray, labels: np.ndarray,
       target = ((labels[j] > 0) & (labels[j] != ignore_label)).astype(np.float64)
       cells = (image, target, predictions[j])
     else:
-      cells = (image, colourize(labels[j], ignore_label),
-               colourize(predictions[j], ignore_label))
+      cells = (image, colourize(labels[j], ignore_label), colourize(predictions[j], ignore_label))
     for i, cell in enumerate(cells):
       ax = axes[i, j]
       if cell.ndim == 3 and cell.shape[-1] == 1:
         cell = cell[..., 0]
       grey = cell.ndim == 2
-      ax.imshow(cell, cmap='gray' if grey else None, vmin=0.0, vmax=1.0,
-                interpolation='nearest')
+      ax.imshow(cell, cmap='gray' if grey else None, vmin=0.0, vmax=1.0, interpolation='nearest')
       ax.set_xticks([])
       ax.set_yticks([])
       if j == 0:
         ax.set_ylabel(rows[i])
   if saliency:
-    handles = [patches.Patch(facecolor='white', edgecolor='black', label='salient (1)'),
-               patches.Patch(facecolor='black', label='background (0)')]
+    handles = [
+      patches.Patch(facecolor='white', edgecolor='black', label='salient (1)'),
+      patches.Patch(facecolor='black', label='background (0)'),
+    ]
   else:
     shown = np.unique(np.concatenate([np.ravel(labels), np.ravel(predictions)]))
-    handles = [patches.Patch(facecolor=colour_of(c), edgecolor='black',
-                             label=class_names[c] if c < len(class_names) else str(c))
-               for c in range(len(class_names))]
+    handles = [
+      patches.Patch(
+        facecolor=colour_of(c),
+        edgecolor='black',
+        label=class_names[c] if c < len(class_names) else str(c),
+      )
+      for c in range(len(class_names))
+    ]
     if ignore_label in shown:
-      handles.append(patches.Patch(facecolor=IGNORE_COLOUR, edgecolor='black',
-                                   label='ignored'))
-  fig.legend(handles=handles, loc='center right', frameon=False,
-             fontsize='small', title='classes' if not saliency else 'grey level')
+      handles.append(patches.Patch(facecolor=IGNORE_COLOUR, edgecolor='black', label='ignored'))
+  fig.legend(
+    handles=handles,
+    loc='center right',
+    frameon=False,
+    fontsize='small',
+    title='classes' if not saliency else 'grey level',
+  )
   if title:
     fig.suptitle(title)
   fig.tight_layout(rect=(0, 0, 1 - 1.6 / (1.6 * k + 1.8), 1))

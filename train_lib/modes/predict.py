@@ -19,13 +19,15 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import image_files, preprocess
-from train_lib import convert, sharding
+from train_lib import sharding
 from train_lib.errors import UserError
 from train_lib.metrics_writer import info
+from train_lib.modes import convert
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | None,
-        which: str = 'latest') -> np.ndarray:
+def run(
+  config: ml_collections.ConfigDict, workdir: str | None, which: str = 'latest'
+) -> np.ndarray:
   """Classifies the files of `config.predict.images`; returns their logits (N, classes).
 
   Raises:
@@ -33,8 +35,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | None,
   """
   p = config.predict
   if not p.images:
-    raise UserError('--mode=predict needs --config.predict.images=GLOB, e.g. '
-                    "--config.predict.images='photos/*.jpg'")
+    raise UserError(
+      '--mode=predict needs --config.predict.images=GLOB, e.g. '
+      "--config.predict.images='photos/*.jpg'"
+    )
   files = sorted(glob.glob(os.path.expanduser(p.images), recursive=True))
   files = [f for f in files if os.path.isfile(f)]
   if not files:
@@ -55,8 +59,7 @@ def _load(files: list[str], input_config) -> np.ndarray:
   """The images as the evaluation sees them (input.eval_crop; 'ten_crop': its centre)."""
   if input_config.eval_crop in ('center', 'ten_crop') and input_config.image_size:
     crop = (input_config.image_size, input_config.image_width or input_config.image_size)
-    return image_files.load_images(files, input_config.channels,
-                                   input_config.eval_resize, crop)
+    return image_files.load_images(files, input_config.channels, input_config.eval_resize, crop)
   return image_files.load_images(files, input_config.channels)
 
 
@@ -68,8 +71,10 @@ def _weights(config, workdir, which, mesh):
     return model, variables
   if not config.init_from:
     where = f'{workdir} holds no checkpoint' if workdir else 'no --workdir is given'
-    raise UserError(f'{where}; give a --workdir with a checkpoint (--mode=convert or '
-                    'train writes one) or the weights as --config.init_from=FILE')
+    raise UserError(
+      f'{where}; give a --workdir with a checkpoint (--mode=convert or '
+      'train writes one) or the weights as --config.init_from=FILE'
+    )
   model, state, _ = convert.state_from_file(config, mesh)
   variables = {'params': state.params, 'batch_stats': state.batch_stats}
   info(f'predicting with the weights of {config.init_from}')
@@ -89,11 +94,11 @@ def _logits(model, variables, images: np.ndarray, config, mesh) -> np.ndarray:
   data = sharding.batch_sharding(mesh)
   out = []
   for start in range(0, len(images), config.eval_batch_size):
-    batch = images[start:start + config.eval_batch_size]
+    batch = images[start : start + config.eval_batch_size]
     pad = -len(batch) % n_dev  # every device gets the same number of images
     padded = np.concatenate([batch, np.repeat(batch[:1], pad, 0)]) if pad else batch
     logits = forward(variables, jax.device_put(padded, data))
-    out.append(np.asarray(jax.device_get(logits))[:len(batch)])
+    out.append(np.asarray(jax.device_get(logits))[: len(batch)])
   return np.concatenate(out)
 
 
@@ -110,8 +115,10 @@ def class_names(which: str, num_classes: int) -> list[str]:
     except OSError as e:
       raise UserError(f'cannot read predict.class_names={which}: {e}') from None
   if len(names) != num_classes:
-    raise UserError(f'{len(names)} class names for {num_classes} classes; set '
-                    "--config.predict.class_names='index' or give a matching file")
+    raise UserError(
+      f'{len(names)} class names for {num_classes} classes; set '
+      "--config.predict.class_names='index' or give a matching file"
+    )
   return names
 
 
@@ -122,12 +129,12 @@ def imagenet_class_names() -> list[str]:
   readable names from torchvision's weight metadata when torchvision is installed.
   """
   spec = importlib.util.find_spec('tensorflow_datasets')
-  path = os.path.join(spec.submodule_search_locations[0], 'datasets', 'imagenet2012',
-                      'labels.txt')
+  path = os.path.join(spec.submodule_search_locations[0], 'datasets', 'imagenet2012', 'labels.txt')
   with open(path) as f:
     synsets = [line.strip() for line in f if line.strip()]
   try:
-    from torchvision.models import ResNet18_Weights  # pylint: disable=g-import-not-at-top
+    from torchvision.models import ResNet18_Weights
+
     names = ResNet18_Weights.IMAGENET1K_V1.meta['categories']
   except ImportError:
     return synsets

@@ -1,7 +1,7 @@
 """What a network computes inside: module outputs by path, saliency, classic kernels.
 
 Module outputs are caught with a `flax.linen.intercept_methods` interceptor, as
-`train_lib/summary.py` traces them, so a layer is named by the path `--mode=summary`
+`train_lib/modes/costs.py` traces them, so a layer is named by the path `--mode=summary`
 prints (e.g. 'C1', 'layer1_0/conv1') and any model of the zoo works unchanged.
 """
 
@@ -18,12 +18,12 @@ from models import layers
 # Hand-made 3x3 kernels, written for cross-correlation (layers.cross_correlate): the
 # x kernels respond to vertical edges (a change along x), the y kernels to horizontal.
 CLASSIC_KERNELS = {
-    'vertical edge': np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], np.float32),
-    'horizontal edge': np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], np.float32),
-    'Sobel x': np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], np.float32),
-    'Sobel y': np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], np.float32),
-    'Scharr x': np.array([[3, 0, -3], [10, 0, -10], [3, 0, -3]], np.float32),
-    'Scharr y': np.array([[3, 10, 3], [0, 0, 0], [-3, -10, -3]], np.float32),
+  'vertical edge': np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], np.float32),
+  'horizontal edge': np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], np.float32),
+  'Sobel x': np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], np.float32),
+  'Sobel y': np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], np.float32),
+  'Scharr x': np.array([[3, 0, -3], [10, 0, -10], [3, 0, -3]], np.float32),
+  'Scharr y': np.array([[3, 10, 3], [0, 0, 0], [-3, -10, -3]], np.float32),
 }
 
 
@@ -100,10 +100,13 @@ def list_calls(model: nn.Module, variables, input_shape) -> list[Call]:
       return
     first = _first_array(out)
     own = _subtree(params, path)
-    calls[path] = Call(path, type(module).__name__,
-                       None if first is None else tuple(first.shape),
-                       isinstance(module, nn.Conv),
-                       isinstance(own, Mapping) and 'kernel' in own)
+    calls[path] = Call(
+      path,
+      type(module).__name__,
+      None if first is None else tuple(first.shape),
+      isinstance(module, nn.Conv),
+      isinstance(own, Mapping) and 'kernel' in own,
+    )
 
   x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
   with nn.intercept_methods(_interceptor(on_call, on_start)):
@@ -118,8 +121,11 @@ def first_conv(calls: list[Call]) -> Call | None:
 
 def default_layers(calls: list[Call], n: int = 2) -> list[str]:
   """The first `n` convolution-like layers: leaves with a kernel and an NHWC output."""
-  convs = [c.path for c in calls
-           if c.has_kernel and c.output_shape is not None and len(c.output_shape) == 4]
+  convs = [
+    c.path
+    for c in calls
+    if c.has_kernel and c.output_shape is not None and len(c.output_shape) == 4
+  ]
   return convs[:n]
 
 
@@ -184,6 +190,7 @@ def saliency(model: nn.Module, variables, x) -> tuple[np.ndarray, int, float]:
   Returns:
     (gradient of shape (1, H, W, C), the top class, its score).
   """
+
   def score(x, variables, top=None):
     return top_class_score(_apply(model, variables, x).astype(jnp.float32), top)
 
@@ -202,5 +209,7 @@ def classic_responses(x) -> dict[str, np.ndarray]:
     {kernel name: (H - 2, W - 2) response}.
   """
   gray = jnp.mean(jnp.asarray(x[:1], jnp.float32), axis=-1, keepdims=True)
-  return {name: np.asarray(layers.cross_correlate(gray, jnp.asarray(k))[0, :, :, 0])
-          for name, k in CLASSIC_KERNELS.items()}
+  return {
+    name: np.asarray(layers.cross_correlate(gray, jnp.asarray(k))[0, :, :, 0])
+    for name, k in CLASSIC_KERNELS.items()
+  }

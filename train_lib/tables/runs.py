@@ -16,7 +16,6 @@ import re
 
 import ml_collections
 
-from configs.tables import slug
 from train_lib.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +43,7 @@ def is_table(config: ml_collections.ConfigDict) -> bool:
 
 
 def run_dir(workdir: str, row: ml_collections.ConfigDict, seed: int) -> str:
-  return os.path.join(workdir, slug(row.name), f'seed{seed}')
+  return os.path.join(workdir, row.slug, f'seed{seed}')
 
 
 def _split_list(text: str) -> list[str]:
@@ -53,32 +52,40 @@ def _split_list(text: str) -> list[str]:
 
 def selected_rows(table: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
   """The rows named by `table.table.only` (names or slugs), or every row."""
-  wanted = {slug(name) for name in _split_list(table.table.only)}
-  known = {slug(r.name) for r in table.rows}
-  if wanted - known:
-    raise UserError(f"--config.table.only names unknown rows {sorted(wanted - known)}; "
-                    f"the rows of {table.name} are {', '.join(sorted(known))}")
-  return [r for r in table.rows if not wanted or slug(r.name) in wanted]
+  by_name = {key: r.slug for r in table.rows for key in (r.slug, r.name.lower())}
+  asked = _split_list(table.table.only)
+  unknown = sorted(n for n in asked if n.lower() not in by_name)
+  if unknown:
+    raise UserError(
+      f'--config.table.only names unknown rows {unknown}; the rows of '
+      f'{table.name} are {", ".join(sorted(r.slug for r in table.rows))}'
+    )
+  wanted = {by_name[n.lower()] for n in asked}
+  return [r for r in table.rows if not wanted or r.slug in wanted]
 
 
-def selected_seeds(table: ml_collections.ConfigDict,
-                   row: ml_collections.ConfigDict) -> tuple[int, ...]:
+def selected_seeds(
+  table: ml_collections.ConfigDict, row: ml_collections.ConfigDict
+) -> tuple[int, ...]:
   """`table.table.seeds` if given, else the row's own seeds."""
   try:
     seeds = tuple(int(s) for s in _split_list(table.table.seeds))
   except ValueError:
-    raise UserError(f"--config.table.seeds='{table.table.seeds}' is not a comma-"
-                    'separated list of integers, e.g. 0,1,2') from None
+    raise UserError(
+      f"--config.table.seeds='{table.table.seeds}' is not a comma-"
+      'separated list of integers, e.g. 0,1,2'
+    ) from None
   return seeds or tuple(row.seeds)
 
 
 def seeds_on_disk(workdir: str, row: ml_collections.ConfigDict) -> list[int]:
   """Seeds that have a run directory under DIR/<slug>/."""
-  directory = os.path.join(workdir, slug(row.name))
+  directory = os.path.join(workdir, row.slug)
   if not os.path.isdir(directory):
     return []
-  return sorted(int(m.group(1)) for n in os.listdir(directory)
-                if (m := re.fullmatch(r'seed(\d+)', n)))
+  return sorted(
+    int(m.group(1)) for n in os.listdir(directory) if (m := re.fullmatch(r'seed(\d+)', n))
+  )
 
 
 def read_metrics(directory: str) -> list[dict]:
@@ -112,8 +119,7 @@ def run_state(workdir: str, row: ml_collections.ConfigDict, seed: int) -> RunSta
     with open(result_path) as f:
       result = json.load(f)
     final = final_evaluation(metrics) or result['metrics']
-    return RunState(seed, directory, 'done', final['accuracy'], last_step,
-                    result.get('seconds'))
+    return RunState(seed, directory, 'done', final['accuracy'], last_step, result.get('seconds'))
   error_path = os.path.join(directory, ERROR_FILE)
   if os.path.exists(error_path):
     with open(error_path) as f:
@@ -196,8 +202,10 @@ def split_overrides(text: str) -> list[tuple[str, str]]:
     if not part:
       continue
     if '=' not in part:
-      raise UserError(f"--config.table.overrides: '{part}' is not FIELD=VALUE, e.g. "
-                      "'num_epochs=2,dataset.data_dir=/data'")
+      raise UserError(
+        f"--config.table.overrides: '{part}' is not FIELD=VALUE, e.g. "
+        "'num_epochs=2,dataset.data_dir=/data'"
+      )
     field, value = part.split('=', 1)
     pairs.append((field.strip(), value.strip()))
   return pairs
@@ -217,8 +225,9 @@ def _from_text(text: str, current):
     return text  # a string for a field that is None now (e.g. dataset.data_dir)
 
 
-def apply_override(config: ml_collections.ConfigDict, field: str, value,
-                   from_text: bool = False) -> None:
+def apply_override(
+  config: ml_collections.ConfigDict, field: str, value, from_text: bool = False
+) -> None:
   """Sets `config.<field>` (dotted) to `value`, as `--config.<field>=value` would.
 
   A field of `config.model` may be new: the model's constructor takes it (e.g.
@@ -236,14 +245,16 @@ def apply_override(config: ml_collections.ConfigDict, field: str, value,
     current = node[leaf]
     node[leaf] = _from_text(value, current) if from_text else value
   except (KeyError, AttributeError):
-    raise UserError(f"unknown config field '{field}' in an override; check it against "
-                    'configs/default.py') from None
+    raise UserError(
+      f"unknown config field '{field}' in an override; check it against configs/default.py"
+    ) from None
   except (TypeError, ValueError) as e:
     raise UserError(f"bad value {value!r} for config field '{field}': {e}") from None
 
 
-def experiment_config(table: ml_collections.ConfigDict, row: ml_collections.ConfigDict,
-                      seed: int) -> ml_collections.ConfigDict:
+def experiment_config(
+  table: ml_collections.ConfigDict, row: ml_collections.ConfigDict, seed: int
+) -> ml_collections.ConfigDict:
   """The resolved config of one run: file and string, the row's and the command line's
   overrides (`table.overrides`), then the seed.
 
@@ -252,8 +263,9 @@ def experiment_config(table: ml_collections.ConfigDict, row: ml_collections.Conf
   """
   path = os.path.join(ROOT, row.config)
   if not os.path.isfile(path):
-    raise UserError(f"table {table.name}, row '{row.name}': config file {row.config} "
-                    'does not exist')
+    raise UserError(
+      f"table {table.name}, row '{row.name}': config file {row.config} does not exist"
+    )
   try:
     module = load_module(path)
     config = module.get_config(row.config_arg) if row.config_arg else module.get_config()

@@ -26,9 +26,10 @@ import numpy as np
 
 from input_pipeline import preprocess
 from models import registry
-from train_lib import checkpoint, optim, probes, sharding, steps
-from train_lib import pictures as pic
+from train_lib import checkpoint, optim, sharding, steps
 from train_lib.errors import UserError
+from train_lib.modes import pictures as pic
+from train_lib.modes import probes
 
 MAX_MAPS = 64  # feature maps drawn per layer (the .npz holds all)
 LEARNED_MAPS = 16  # first-convolution maps shown beside the classic kernels' responses
@@ -43,23 +44,31 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
       image, an unknown layer path.
   """
   checkpoint_dir = os.path.join(os.path.abspath(workdir), 'checkpoints')
-  if not (os.path.isdir(checkpoint_dir) and
-          any(n.isdigit() for n in os.listdir(checkpoint_dir))):
-    raise UserError(f'no checkpoint in {checkpoint_dir}; train first (--mode=train with '
-                    'this --workdir) or import weights (--mode=convert)')
+  if not (os.path.isdir(checkpoint_dir) and any(n.isdigit() for n in os.listdir(checkpoint_dir))):
+    raise UserError(
+      f'no checkpoint in {checkpoint_dir}; train first (--mode=train with '
+      'this --workdir) or import weights (--mode=convert)'
+    )
   _check_same_model(config, workdir)
 
   model = registry.create_model(config.model, num_classes=config.dataset.num_classes)
   variables, step = _restore(config, workdir, model)
   image, source = _input_image(config)
   x = preprocess.normalize(jnp.asarray(image), config.input)
-  return write_pictures(model, variables, x, config.inspect.layers,
-                        os.path.join(workdir, 'inspect'),
-                        f'{config.model.name}, step {step}', source)
+  return write_pictures(
+    model,
+    variables,
+    x,
+    config.inspect.layers,
+    os.path.join(workdir, 'inspect'),
+    f'{config.model.name}, step {step}',
+    source,
+  )
 
 
-def write_pictures(model, variables, x, layers: str, out_dir: str, model_name: str,
-                   source: str) -> list[str]:
+def write_pictures(
+  model, variables, x, layers: str, out_dir: str, model_name: str, source: str
+) -> list[str]:
   """Writes the pictures of `model` with `variables` on input `x`; prints their paths.
 
   Args:
@@ -88,12 +97,14 @@ def write_pictures(model, variables, x, layers: str, out_dir: str, model_name: s
   os.makedirs(out_dir, exist_ok=True)
   by_path = {c.path: c for c in calls}
   what = f'{model_name}, {source}'
-  written = [_kernels(out_dir, model_name, conv.path,
-                      probes.kernel(variables['params'], conv.path))]
+  written = [
+    _kernels(out_dir, model_name, conv.path, probes.kernel(variables['params'], conv.path))
+  ]
   written += [_features(out_dir, what, by_path[p], maps[p]) for p in layers]
   written.append(_saliency(out_dir, what, x, gradient[0], top, score))
-  written.append(_classic(out_dir, what, x, probes.classic_responses(x[None]),
-                          conv.path, maps[conv.path]))
+  written.append(
+    _classic(out_dir, what, x, probes.classic_responses(x[None]), conv.path, maps[conv.path])
+  )
   print(f'inspect: {what}; top class {top} (score {score:.4g})')
   print(format_stats({p: maps[p] for p in layers}, by_path))
   for path in written:
@@ -109,23 +120,34 @@ def _check_same_model(config, workdir) -> None:
   with open(path) as f:
     saved = json.load(f)
   now = json.loads(config.to_json())
-  for section, fields in (('model', None), ('dataset', ('num_classes',)),
-                          ('input', ('image_size', 'pad_to', 'channels'))):
+  for section, fields in (
+    ('model', None),
+    ('dataset', ('num_classes',)),
+    ('input', ('image_size', 'pad_to', 'channels')),
+  ):
     a, b = saved.get(section, {}), now[section]
     for k in fields or sorted(set(a) | set(b)):
       if k in a and a.get(k) != b.get(k):
-        raise UserError(f'{workdir} holds a run with {section}.{k}={a.get(k)!r}, not '
-                        f'{b.get(k)!r}; pass the --config it was trained with')
+        raise UserError(
+          f'{workdir} holds a run with {section}.{k}={a.get(k)!r}, not '
+          f'{b.get(k)!r}; pass the --config it was trained with'
+        )
 
 
 def _restore(config, workdir, model):
   """The checkpoint's variables ('params', 'batch_stats') and step, on one device."""
-  ckpts = checkpoint.Checkpoints(workdir, config.keep_checkpoints,
-                                 config.keep_best_checkpoints, config.best_metric,
-                                 config.best_mode)
+  ckpts = checkpoint.Checkpoints(
+    workdir,
+    config.keep_checkpoints,
+    config.keep_best_checkpoints,
+    config.best_metric,
+    config.best_mode,
+  )
   if ckpts.latest_step() is None:
-    raise UserError(f'no checkpoint in {ckpts.directory}; train first (--mode=train with '
-                    'this --workdir) or import weights (--mode=convert)')
+    raise UserError(
+      f'no checkpoint in {ckpts.directory}; train first (--mode=train with '
+      'this --workdir) or import weights (--mode=convert)'
+    )
   # The optimizer state's structure, not its schedule, must match the checkpoint's.
   tx = optim.create_optimizer(config, 1, max(1, config.num_train_steps))
   stored = None
@@ -133,8 +155,7 @@ def _restore(config, workdir, model):
     stored = _builder(config).info.features['image'].shape
   rep = sharding.replicated(sharding.create_mesh(jax.local_devices()[:1]))
   abstract = jax.eval_shape(lambda: steps.create_train_state(model, tx, config, stored))
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),
-                        abstract)
+  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep), abstract)
   state = ckpts.restore(target)
   ckpts.close()
   variables = {'params': state.params}
@@ -144,7 +165,8 @@ def _restore(config, workdir, model):
 
 
 def _builder(config):
-  from input_pipeline import datasets  # pylint: disable=g-import-not-at-top
+  from input_pipeline import datasets
+
   return datasets.get_builder(config.dataset)
 
 
@@ -158,10 +180,13 @@ def _input_image(config) -> tuple[np.ndarray, str]:
   """
   channels = config.input.channels
   if config.inspect.image:
-    from PIL import Image  # pylint: disable=g-import-not-at-top
+    from PIL import Image
+
     if channels not in (1, 3):
-      raise UserError(f'input.channels={channels}: --config.inspect.image reads '
-                      '1-channel (gray) or 3-channel (RGB) images only')
+      raise UserError(
+        f'input.channels={channels}: --config.inspect.image reads '
+        '1-channel (gray) or 3-channel (RGB) images only'
+      )
     if config.input.image_size:
       height = config.input.image_size
       width = config.input.get('image_width', 0) or height
@@ -170,20 +195,24 @@ def _input_image(config) -> tuple[np.ndarray, str]:
     try:
       with Image.open(config.inspect.image) as f:
         img = f.convert('L' if channels == 1 else 'RGB').resize(
-            (width, height), Image.Resampling.BILINEAR)
+          (width, height), Image.Resampling.BILINEAR
+        )
     except (OSError, ValueError) as e:
-      raise UserError(f'cannot read --config.inspect.image={config.inspect.image}: '
-                      f'{e}; give a PNG or JPEG file') from None
+      raise UserError(
+        f'cannot read --config.inspect.image={config.inspect.image}: {e}; give a PNG or JPEG file'
+      ) from None
     pixels = np.asarray(img, np.uint8).reshape(height, width, channels)
     return pixels[None], os.path.basename(config.inspect.image)
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
+
   try:
     builder = _builder(config)
   except UserError as e:
     raise UserError(f'{e}; or give an image with --config.inspect.image=FILE') from None
   split = config.dataset.eval_split
-  ds = builder.as_dataset(split=split, shuffle_files=False,
-                          read_config=tfds.ReadConfig(try_autocache=False))
+  ds = builder.as_dataset(
+    split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False)
+  )
   first = next(iter(tfds.as_numpy(ds.take(1))))
   label = int(first['label'])
   names = getattr(builder.info.features['label'], 'names', None)
@@ -200,21 +229,35 @@ def _chosen_layers(spec: str, calls) -> list[str]:
   for p in chosen:
     if p not in valid:
       listed = ', '.join(valid[:LIST_PATHS])
-      more = (f', ... ({len(valid)} in all; --mode=summary prints every path)'
-              if len(valid) > LIST_PATHS else '')
-      raise UserError(f"unknown layer '{p}' in --config.inspect.layers; valid paths: "
-                      f'{listed}{more}')
+      more = (
+        f', ... ({len(valid)} in all; --mode=summary prints every path)'
+        if len(valid) > LIST_PATHS
+        else ''
+      )
+      raise UserError(
+        f"unknown layer '{p}' in --config.inspect.layers; valid paths: {listed}{more}"
+      )
   return list(dict.fromkeys(chosen))
 
 
 def format_stats(maps: dict[str, np.ndarray], calls) -> str:
   """One row per layer: path, type, shape (per example), mean, std, fraction of zeros."""
   header = ('layer', 'type', 'shape', 'mean', 'std', 'zeros')
-  rows = [(p, calls[p].type, 'x'.join(map(str, m.shape)), f'{m.mean():.4g}',
-           f'{m.std():.4g}', f'{np.mean(m == 0):.2%}') for p, m in maps.items()]
+  rows = [
+    (
+      p,
+      calls[p].type,
+      'x'.join(map(str, m.shape)),
+      f'{m.mean():.4g}',
+      f'{m.std():.4g}',
+      f'{np.mean(m == 0):.2%}',
+    )
+    for p, m in maps.items()
+  ]
   widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
   line = lambda r: '  '.join(  # noqa: E731
-      r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(6))
+    r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(6)
+  )
   return '\n'.join([line(header), *(line(r) for r in rows)])
 
 
@@ -231,19 +274,22 @@ def _kernels(out_dir, what, path, kernel) -> str:
   else:
     k = kernel.mean(axis=2) if cin > 1 else kernel[:, :, 0]
     tiles = np.stack([pic.scale01(k[..., o]) for o in range(cout)])[..., None]
-    how = ('gray' if cin == 1 else f'gray, the mean over its {cin} input channels')
+    how = 'gray' if cin == 1 else f'gray, the mean over its {cin} input channels'
   zoom = pic.zoom_for(max(kh, kw), 64)
   boxes = pic.save_sheet(
-      os.path.join(out_dir, 'kernels.png'),
-      f'{path}: {cout} kernels {kh}x{kw}x{cin} ({what})',
-      pic.grid([pic.Tile(pic.gray(t), str(o)) for o, t in enumerate(tiles)],
-               pic.grid_columns(cout)),
-      zoom,
-      notes=[f'One tile per output channel ({how}). Each tile is scaled on its own: its '
-             'smallest weight is black, its largest white. The weights range from '
-             f'{kernel.min():.3g} to {kernel.max():.3g}.'],
-      colorbar=pic.Colorbar('gray', 0.0, 1.0, 'weight, per tile',
-                            ((0.0, 'tile min'), (1.0, 'tile max'))))
+    os.path.join(out_dir, 'kernels.png'),
+    f'{path}: {cout} kernels {kh}x{kw}x{cin} ({what})',
+    pic.grid([pic.Tile(pic.gray(t), str(o)) for o, t in enumerate(tiles)], pic.grid_columns(cout)),
+    zoom,
+    notes=[
+      f'One tile per output channel ({how}). Each tile is scaled on its own: its '
+      'smallest weight is black, its largest white. The weights range from '
+      f'{kernel.min():.3g} to {kernel.max():.3g}.'
+    ],
+    colorbar=pic.Colorbar(
+      'gray', 0.0, 1.0, 'weight, per tile', ((0.0, 'tile min'), (1.0, 'tile max'))
+    ),
+  )
   return _save(out_dir, 'kernels', kernel=kernel, tiles=tiles, boxes=boxes, zoom=zoom)
 
 
@@ -252,8 +298,11 @@ def _features(out_dir, what, call, maps) -> str:
   lo, hi = float(maps.min()), float(maps.max())
   if maps.ndim == 3 and maps.shape[0] * maps.shape[1] > 1:
     shown = [maps[..., c] for c in range(min(maps.shape[-1], MAX_MAPS))]
-    count = f'{len(shown)} of {maps.shape[-1]} maps' if len(shown) < maps.shape[-1] else (
-        f'{len(shown)} maps')
+    count = (
+      f'{len(shown)} of {maps.shape[-1]} maps'
+      if len(shown) < maps.shape[-1]
+      else (f'{len(shown)} maps')
+    )
     how = 'One tile per output channel'
   else:  # a vector (or anything else): row by row in one near-square tile
     v = maps.reshape(-1)
@@ -264,17 +313,22 @@ def _features(out_dir, what, call, maps) -> str:
     how = f'The {v.size} values row by row as one {rows}x{cols} tile (blank: none)'
   side = max(shown[0].shape)
   zoom = pic.zoom_for(side, 96 if side >= 8 else 32)
-  tiles = [pic.Tile(pic.colorize(m, 'viridis', lo, hi), str(c) if len(shown) > 1 else '')
-           for c, m in enumerate(shown)]
+  tiles = [
+    pic.Tile(pic.colorize(m, 'viridis', lo, hi), str(c) if len(shown) > 1 else '')
+    for c, m in enumerate(shown)
+  ]
   name = 'features_' + _file_name(call.path)
   boxes = pic.save_sheet(
-      os.path.join(out_dir, name + '.png'),
-      f'{call.path} ({call.type}) output {"x".join(map(str, maps.shape))}: {count} '
-      f'({what})',
-      pic.grid(tiles, pic.grid_columns(len(tiles))), zoom,
-      notes=[f'{how}, all on one colour scale from {lo:.3g} to {hi:.3g}. Mean '
-             f'{maps.mean():.3g}, std {maps.std():.3g}, zeros {np.mean(maps == 0):.1%}.'],
-      colorbar=pic.Colorbar('viridis', lo, max(hi, lo + 1e-12), 'output value'))
+    os.path.join(out_dir, name + '.png'),
+    f'{call.path} ({call.type}) output {"x".join(map(str, maps.shape))}: {count} ({what})',
+    pic.grid(tiles, pic.grid_columns(len(tiles))),
+    zoom,
+    notes=[
+      f'{how}, all on one colour scale from {lo:.3g} to {hi:.3g}. Mean '
+      f'{maps.mean():.3g}, std {maps.std():.3g}, zeros {np.mean(maps == 0):.1%}.'
+    ],
+    colorbar=pic.Colorbar('viridis', lo, max(hi, lo + 1e-12), 'output value'),
+  )
   return _save(out_dir, name, maps=maps, boxes=boxes, zoom=zoom)
 
 
@@ -288,21 +342,29 @@ def _saliency(out_dir, what, x, gradient, top, score) -> str:
   magnitude = np.abs(gradient).max(axis=-1)
   signed = gradient.sum(axis=-1)
   top_mag = float(magnitude.max())
-  tiles = [pic.Tile(_input_tile(x), 'input'),
-           pic.Tile(pic.colorize(magnitude, 'inferno', 0.0, top_mag), '|gradient|'),
-           pic.Tile(pic.symmetric(signed), 'gradient')]
+  tiles = [
+    pic.Tile(_input_tile(x), 'input'),
+    pic.Tile(pic.colorize(magnitude, 'inferno', 0.0, top_mag), '|gradient|'),
+    pic.Tile(pic.symmetric(signed), 'gradient'),
+  ]
   zoom = pic.zoom_for(max(x.shape[:2]), 160)
   boxes = pic.save_sheet(
-      os.path.join(out_dir, 'saliency.png'),
-      f'Saliency of class {top} (score {score:.4g}; {what})', [tiles], zoom,
-      notes=['The gradient of the top class score with respect to the input pixels '
-             '(the normalized image the network sees). Middle: its largest absolute '
-             'value over the channels, on the colour bar. Right: the gradient summed '
-             'over the channels, blue negative, white 0, red positive, on a scale '
-             'symmetric about 0. Left: the input, scaled from its minimum to its maximum.'],
-      colorbar=pic.Colorbar('inferno', 0.0, max(top_mag, 1e-12), '|d score / d pixel|'))
-  return _save(out_dir, 'saliency', input=x, gradient=gradient, top=top, score=score,
-               boxes=boxes, zoom=zoom)
+    os.path.join(out_dir, 'saliency.png'),
+    f'Saliency of class {top} (score {score:.4g}; {what})',
+    [tiles],
+    zoom,
+    notes=[
+      'The gradient of the top class score with respect to the input pixels '
+      '(the normalized image the network sees). Middle: its largest absolute '
+      'value over the channels, on the colour bar. Right: the gradient summed '
+      'over the channels, blue negative, white 0, red positive, on a scale '
+      'symmetric about 0. Left: the input, scaled from its minimum to its maximum.'
+    ],
+    colorbar=pic.Colorbar('inferno', 0.0, max(top_mag, 1e-12), '|d score / d pixel|'),
+  )
+  return _save(
+    out_dir, 'saliency', input=x, gradient=gradient, top=top, score=score, boxes=boxes, zoom=zoom
+  )
 
 
 def _classic(out_dir, what, x, responses, conv_path, learned) -> str:
@@ -311,22 +373,38 @@ def _classic(out_dir, what, x, responses, conv_path, learned) -> str:
   first += [pic.Tile(pic.symmetric(r), name) for name, r in responses.items()]
   n = min(learned.shape[-1], LEARNED_MAPS)
   up = max(1, round(x.shape[0] / learned.shape[0]))  # a strided conv's maps, enlarged
-  maps = [pic.Tile(np.repeat(np.repeat(pic.symmetric(learned[..., c]), up, 0), up, 1),
-                   f'{conv_path} #{c}') for c in range(n)]
+  maps = [
+    pic.Tile(
+      np.repeat(np.repeat(pic.symmetric(learned[..., c]), up, 0), up, 1), f'{conv_path} #{c}'
+    )
+    for c in range(n)
+  ]
   rows = [first, *pic.grid(maps, len(first))]
   zoom = pic.zoom_for(max(x.shape[:2]), 112)
   boxes = pic.save_sheet(
-      os.path.join(out_dir, 'classic_kernels.png'),
-      f'Hand-made kernels and the learned {conv_path} ({what})', rows, zoom,
-      notes=['Top: the input and its cross-correlation (VALID) with the classic 3x3 '
-             'kernels (the mean over the channels of a colour input). Below: the first '
-             f'{n} output maps of {conv_path}, the first learned convolution, before its '
-             'activation' + (f' (magnified {up}x to the input\'s size)' if up > 1 else '') +
-             '. Each tile on its own scale symmetric about 0: blue negative, white 0, red '
-             'positive.'])
-  return _save(out_dir, 'classic_kernels', names=np.array(list(responses)),
-               responses=np.stack(list(responses.values())), learned=learned,
-               boxes=boxes, zoom=zoom)
+    os.path.join(out_dir, 'classic_kernels.png'),
+    f'Hand-made kernels and the learned {conv_path} ({what})',
+    rows,
+    zoom,
+    notes=[
+      'Top: the input and its cross-correlation (VALID) with the classic 3x3 '
+      'kernels (the mean over the channels of a colour input). Below: the first '
+      f'{n} output maps of {conv_path}, the first learned convolution, before its '
+      'activation'
+      + (f" (magnified {up}x to the input's size)" if up > 1 else '')
+      + '. Each tile on its own scale symmetric about 0: blue negative, white 0, red '
+      'positive.'
+    ],
+  )
+  return _save(
+    out_dir,
+    'classic_kernels',
+    names=np.array(list(responses)),
+    responses=np.stack(list(responses.values())),
+    learned=learned,
+    boxes=boxes,
+    zoom=zoom,
+  )
 
 
 def _save(out_dir, name, **arrays) -> str:

@@ -1,6 +1,6 @@
 """The report of a table's runs: DIR/table.md beside the published numbers, and figures.
 
-Collects whatever has finished (train_lib/table_runs.py) and writes:
+Collects whatever has finished (train_lib/tables/runs.py) and writes:
 - `table.md`: per experiment ours (mean +- std over the finished seeds), the published
   numbers, the difference and the status of every seed (missing, unfinished or failed
   runs are marked, never fatal);
@@ -8,7 +8,7 @@ Collects whatever has finished (train_lib/table_runs.py) and writes:
 - `curves.png` (where the table has curve panels and runs): training and test error
   against iterations per depth, in the manner of the ResNet paper's Fig. 6;
 - `accuracy_cost.png`: the zoo's top-1 accuracy against multiply-accumulates
-  (train_lib/accuracy_cost.py).
+  (train_lib/tables/accuracy_cost.py).
 """
 
 import dataclasses
@@ -21,8 +21,9 @@ import ml_collections
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from train_lib import accuracy_cost, table_runs
 from train_lib.metrics_writer import info
+from train_lib.tables import accuracy_cost
+from train_lib.tables import runs as table_runs
 
 DASH = '–'
 
@@ -64,16 +65,23 @@ def references(row: ml_collections.ConfigDict, table: ml_collections.ConfigDict)
   """[(label, top-1, top-5, source)] of the row: `published` first, then `also`."""
   refs = []
   if row.published is not None or row.published_top5 is not None:
-    refs.append((table.published_label, row.published, row.published_top5,
-                 row.published_source or table.source))
+    refs.append(
+      (
+        table.published_label,
+        row.published,
+        row.published_top5,
+        row.published_source or table.source,
+      )
+    )
   refs += [(a.label, a.published, a.published_top5, a.source) for a in row.also]
   return refs
 
 
 def compared_with(row, table):
   """(label, value): the first published top-1 number of the row, or None."""
-  return next(((label, top1) for label, top1, _, _ in references(row, table)
-               if top1 is not None), None)
+  return next(
+    ((label, top1) for label, top1, _, _ in references(row, table) if top1 is not None), None
+  )
 
 
 def _number(x: float | None, signed: bool = False) -> str:
@@ -123,26 +131,43 @@ def _columns(table) -> list[str]:
   return labels
 
 
-def format_markdown(table: ml_collections.ConfigDict, results: list[RowResult],
-                    figures: list[str]) -> str:
+def format_markdown(
+  table: ml_collections.ConfigDict, results: list[RowResult], figures: list[str]
+) -> str:
   """table.md: the comparison, the sources and the figures."""
   columns = _columns(table)
-  has_top5 = {label: any(top5 is not None for row in table.rows
-                         for lb, _, top5, _ in references(row, table) if lb == label)
-              for label in columns}
-  header = (['experiment', 'config', f'ours: {table.metric_label}'] +
-            [f'{c} (top-1 / top-5)' if has_top5[c] else c for c in columns] +
-            ['difference', 'seeds', 'time per seed', 'status'])
-  intro = (f'Ours: {table.metric_label} of each run\'s final evaluation (the last '
-           '`test` row of its metrics.jsonl), mean ± standard deviation over the finished '
-           'seeds (sample, n − 1).')
+  has_top5 = {
+    label: any(
+      top5 is not None
+      for row in table.rows
+      for lb, _, top5, _ in references(row, table)
+      if lb == label
+    )
+    for label in columns
+  }
+  header = (
+    ['experiment', 'config', f'ours: {table.metric_label}']
+    + [f'{c} (top-1 / top-5)' if has_top5[c] else c for c in columns]
+    + ['difference', 'seeds', 'time per seed', 'status']
+  )
+  intro = (
+    f"Ours: {table.metric_label} of each run's final evaluation (the last "
+    '`test` row of its metrics.jsonl), mean ± standard deviation over the finished '
+    'seeds (sample, n − 1).'
+  )
   if columns:
-    intro += (' Difference: ours − the first published top-1 number of the row (named '
-              f'where it is not from the "{columns[0]}" column).')
-  lines = [f'# {table.title}', '', intro, '',
-           '| ' + ' | '.join(header) + ' |',
-           '|' + '|'.join('---:' if 2 <= i < len(header) - 1 else '---'
-                          for i in range(len(header))) + '|']
+    intro += (
+      ' Difference: ours − the first published top-1 number of the row (named '
+      f'where it is not from the "{columns[0]}" column).'
+    )
+  lines = [
+    f'# {table.title}',
+    '',
+    intro,
+    '',
+    '| ' + ' | '.join(header) + ' |',
+    '|' + '|'.join('---:' if 2 <= i < len(header) - 1 else '---' for i in range(len(header))) + '|',
+  ]
   for result in results:
     row = result.row
     refs = {label: (top1, top5) for label, top1, top5, _ in references(row, table)}
@@ -165,23 +190,34 @@ def format_markdown(table: ml_collections.ConfigDict, results: list[RowResult],
     config = f'`{row.config}{":" + row.config_arg if row.config_arg else ""}`'
     if row.overrides:
       config += ' ' + ', '.join(f'`{k}={v}`' for k, v in row.overrides)
-    lines.append('| ' + ' | '.join(
-        [row.name, config, ours] + cells +
-        [difference, f'{len(done)}/{len(result.runs)}',
-         _duration(statistics.fmean(seconds) if seconds else None), status(result)]) + ' |')
+    lines.append(
+      '| '
+      + ' | '.join(
+        [row.name, config, ours]
+        + cells
+        + [
+          difference,
+          f'{len(done)}/{len(result.runs)}',
+          _duration(statistics.fmean(seconds) if seconds else None),
+          status(result),
+        ]
+      )
+      + ' |'
+    )
   lines += ['', 'Sources:', f'- {table.source}']
   seen = {table.source}
   for row in table.rows:
     for label, _, _, source in references(row, table):
       if source and source not in seen:  # a column's own source, or a row's
         seen.add(source)
-        lines.append(f'- {row.name if label == table.published_label else label}: '
-                     f'{source}')
+        lines.append(f'- {row.name if label == table.published_label else label}: {source}')
   if table.context:
     lines += ['', 'Published results beyond our zoo, for scale:']
-    lines += [f'- {c.name}: {_published(c.published)}' +
-              (f' ({c.published_source})' if c.published_source != table.source else '')
-              for c in table.context]
+    lines += [
+      f'- {c.name}: {_published(c.published)}'
+      + (f' ({c.published_source})' if c.published_source != table.source else '')
+      for c in table.context
+    ]
   if figures:
     lines += ['', 'Figures:', '']
     lines += [f'![{f}]({f})' for f in figures]
@@ -190,8 +226,7 @@ def format_markdown(table: ml_collections.ConfigDict, results: list[RowResult],
   return '\n'.join(lines) + '\n'
 
 
-def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
-                   path: str) -> None:
+def plot_published(table: ml_collections.ConfigDict, results: list[RowResult], path: str) -> None:
   """Bars of ours (mean, std, each seed as a dot) beside each published number."""
   columns = _columns(table)
   series = ['ours'] + columns
@@ -206,11 +241,9 @@ def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
       x = i - 0.4 + width * (j + 0.5)
       if name == 'ours':
         if result.mean is None:
-          ax.text(x, 0, 'not run', rotation=90, ha='center', va='bottom', fontsize=7,
-                  color='grey')
+          ax.text(x, 0, 'not run', rotation=90, ha='center', va='bottom', fontsize=7, color='grey')
           continue
-        ax.plot([x] * len(result.values), result.values, '.', color='black', ms=3,
-                zorder=3)
+        ax.plot([x] * len(result.values), result.values, '.', color='black', ms=3, zorder=3)
         xs.append(x)
         heights.append(result.mean)
         errors.append(result.std or 0.0)
@@ -225,17 +258,36 @@ def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
       if name == 'ours':  # keep the legend entry, so a reader sees nothing ran yet
         ax.bar([], [], color=colours[0], label='ours (none finished yet)')
       continue
-    label = ('ours: mean ± std over seeds, dots = seeds' if name == 'ours'
-             else f'published: {name}')
-    ax.bar(xs, heights, width, yerr=errors if name == 'ours' else None,
-           capsize=3, color=colours[j % len(colours)], label=label,
-           hatch='' if name == 'ours' else '//', edgecolor='white', zorder=2)
+    label = 'ours: mean ± std over seeds, dots = seeds' if name == 'ours' else f'published: {name}'
+    ax.bar(
+      xs,
+      heights,
+      width,
+      yerr=errors if name == 'ours' else None,
+      capsize=3,
+      color=colours[j % len(colours)],
+      label=label,
+      hatch='' if name == 'ours' else '//',
+      edgecolor='white',
+      zorder=2,
+    )
     for x, height, error in zip(xs, heights, errors):  # the value, above any error bar
       text = f'{height:.2f}' if name == 'ours' else _published(height)
-      ax.annotate(text, (x, height + error), xytext=(0, 2),
-                  textcoords='offset points', ha='center', va='bottom', fontsize=7)
-  ax.set_xticks(range(n), [r.row.name for r in results], rotation=30 if n > 5 else 0,
-                ha='right' if n > 5 else 'center')
+      ax.annotate(
+        text,
+        (x, height + error),
+        xytext=(0, 2),
+        textcoords='offset points',
+        ha='center',
+        va='bottom',
+        fontsize=7,
+      )
+  ax.set_xticks(
+    range(n),
+    [r.row.name for r in results],
+    rotation=30 if n > 5 else 0,
+    ha='right' if n > 5 else 'center',
+  )
   ax.set_xlabel('experiment')
   ax.set_xlim(-0.6, n - 0.4)
   ax.set_ylim(bottom=0)
@@ -243,8 +295,7 @@ def plot_published(table: ml_collections.ConfigDict, results: list[RowResult],
   ax.set_title(table.title, fontsize=10)
   ax.grid(axis='y', alpha=0.3, zorder=0)
   ax.margins(y=0.1)
-  ax.legend(fontsize=8, title=None if columns else 'nothing published for these',
-            title_fontsize=8)
+  ax.legend(fontsize=8, title=None if columns else 'nothing published for these', title_fontsize=8)
   fig.savefig(path, dpi=120)
 
 
@@ -259,20 +310,21 @@ def _mean_curve(runs_metrics: list[list[dict]], split: str, table) -> tuple[list
   return steps, [statistics.fmean(by_step[s]) for s in steps]
 
 
-def plot_curves(table: ml_collections.ConfigDict, results: list[RowResult],
-                path: str) -> bool:
+def plot_curves(table: ml_collections.ConfigDict, results: list[RowResult], path: str) -> bool:
   """Training (dashed) and test (bold) curves per panel; False if there is no run."""
   panels = list(table.curve_panels)
   for row in table.rows:
     panels += [p for p in row.curves if p not in panels]
   data = {}
   for result in results:
-    runs = [table_runs.read_metrics(r.directory) for r in result.runs
-            if r.status != 'missing']
+    runs = [table_runs.read_metrics(r.directory) for r in result.runs if r.status != 'missing']
     runs = [m for m in runs if m]
     if result.row.curves and runs:
-      data[result.row.name] = (len(runs), _mean_curve(runs, 'train', table),
-                               _mean_curve(runs, 'test', table))
+      data[result.row.name] = (
+        len(runs),
+        _mean_curve(runs, 'train', table),
+        _mean_curve(runs, 'test', table),
+      )
   if not panels or not data:
     return False
   fig = Figure(figsize=(4.2 * len(panels) + 0.6, 4.0), layout='constrained')
@@ -292,21 +344,34 @@ def plot_curves(table: ml_collections.ConfigDict, results: list[RowResult],
     ax.set_xlabel('iterations (training steps)')
     ax.grid(alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    styles = [Line2D([], [], ls='--', lw=1, color='grey', label='training'),
-              Line2D([], [], ls='-', lw=2, color='grey', label='test')]
+    styles = [
+      Line2D([], [], ls='--', lw=1, color='grey', label='training'),
+      Line2D([], [], ls='-', lw=2, color='grey', label='test'),
+    ]
     ax.legend(handles=handles + styles, fontsize=8)
   axes[0].set_ylabel('error (%)' if table.metric == 'error' else 'accuracy (%)')
   if table.metric == 'error' and finals:  # as Fig. 6, the range where the nets differ
     axes[0].set_ylim(0, min(100.0, max(5.0, 4.0 * max(finals))))
-  fig.suptitle(f'{table.title.split(":")[0]}: training (dashed) and test (bold) curves',
-               fontsize=10)
+  fig.suptitle(
+    f'{table.title.split(":")[0]}: training (dashed) and test (bold) curves', fontsize=10
+  )
   fig.savefig(path, dpi=120)
   return True
 
 
 def _colours(n: int) -> list:
-  base = ['tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple', 'tab:brown',
-          'tab:pink', 'tab:olive', 'tab:cyan', 'tab:grey']
+  base = [
+    'tab:blue',
+    'tab:orange',
+    'tab:green',
+    'tab:red',
+    'tab:purple',
+    'tab:brown',
+    'tab:pink',
+    'tab:olive',
+    'tab:cyan',
+    'tab:grey',
+  ]
   return [base[i % len(base)] for i in range(n)]
 
 
@@ -323,8 +388,7 @@ def write(table: ml_collections.ConfigDict, workdir: str, cost=None) -> list[str
   plot_published(table, results, os.path.join(workdir, figures[0]))
   if plot_curves(table, results, os.path.join(workdir, 'curves.png')):
     figures.append('curves.png')
-  accuracy_cost.draw(table, results, workdir, os.path.join(workdir, 'accuracy_cost.png'),
-                     cost)
+  accuracy_cost.draw(table, results, workdir, os.path.join(workdir, 'accuracy_cost.png'), cost)
   figures.append('accuracy_cost.png')
   text = format_markdown(table, results, figures)
   path = os.path.join(workdir, 'table.md')

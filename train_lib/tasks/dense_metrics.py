@@ -26,8 +26,11 @@ NUM_THRESHOLDS = 256
 def confusion_matrix(labels, predictions, weights, num_classes: int):
   """int32 (C, C): summed `weights` (0 or 1) of pixels by (true, predicted) class."""
   index = labels.astype(jnp.int32) * num_classes + predictions.astype(jnp.int32)
-  counts = jnp.bincount(index.reshape(-1), weights=weights.reshape(-1).astype(jnp.int32),
-                        length=num_classes * num_classes)
+  counts = jnp.bincount(
+    index.reshape(-1),
+    weights=weights.reshape(-1).astype(jnp.int32),
+    length=num_classes * num_classes,
+  )
   return counts.reshape(num_classes, num_classes)
 
 
@@ -39,9 +42,11 @@ def segmentation_metrics(confusion: np.ndarray) -> dict[str, float | np.ndarray]
   with np.errstate(invalid='ignore', divide='ignore'):
     iou = np.where(union > 0, tp / union, np.nan)
   total = confusion.sum()
-  return {'pixel_accuracy': float(tp.sum() / total) if total else 0.0,
-          'iou': iou,
-          'mean_iou': float(np.nanmean(iou)) if np.any(union > 0) else 0.0}
+  return {
+    'pixel_accuracy': float(tp.sum() / total) if total else 0.0,
+    'iou': iou,
+    'mean_iou': float(np.nanmean(iou)) if np.any(union > 0) else 0.0,
+  }
 
 
 def saliency_sums(probabilities, targets, mask):
@@ -64,7 +69,8 @@ def saliency_sums(probabilities, targets, mask):
   level = jnp.clip(jnp.floor(p * (NUM_THRESHOLDS - 1)), 0, NUM_THRESHOLDS - 1)
   index = (jnp.arange(n)[:, None] * NUM_THRESHOLDS + level.astype(jnp.int32)).reshape(-1)
   hist = lambda w: jnp.bincount(  # noqa: E731
-      index, weights=w.reshape(-1), length=n * NUM_THRESHOLDS).reshape(n, NUM_THRESHOLDS)
+    index, weights=w.reshape(-1), length=n * NUM_THRESHOLDS
+  ).reshape(n, NUM_THRESHOLDS)
   # Pixels at level >= t, by reversed cumulative sums of the level histograms.
   at_least = lambda h: jnp.cumsum(h[:, ::-1], axis=1)[:, ::-1]  # noqa: E731
   tp = at_least(hist(g))
@@ -73,9 +79,12 @@ def saliency_sums(probabilities, targets, mask):
   precision = jnp.where(predicted > 0, tp / jnp.maximum(predicted, 1), 0.0)
   recall = jnp.where(positives > 0, tp / jnp.maximum(positives, 1), 0.0)
   m = mask.astype(jnp.float32)
-  return {'images': jnp.sum(m), 'abs_error': jnp.sum(mae * m),
-          'precision': jnp.sum(precision * m[:, None], axis=0),
-          'recall': jnp.sum(recall * m[:, None], axis=0)}
+  return {
+    'images': jnp.sum(m),
+    'abs_error': jnp.sum(mae * m),
+    'precision': jnp.sum(precision * m[:, None], axis=0),
+    'recall': jnp.sum(recall * m[:, None], axis=0),
+  }
 
 
 def saliency_metrics(sums) -> dict[str, float]:

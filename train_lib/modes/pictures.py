@@ -87,7 +87,7 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 def grid(tiles: Sequence[Tile], cols: int) -> list[list[Tile]]:
   """`tiles` in rows of `cols`."""
-  return [list(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+  return [list(tiles[i : i + cols]) for i in range(0, len(tiles), cols)]
 
 
 def grid_columns(n: int) -> int:
@@ -105,9 +105,14 @@ def _wrap(text: str, width_px: int) -> list[str]:
   return [line for para in text.split('\n') for line in textwrap.wrap(para, chars) or ['']]
 
 
-def save_sheet(path: str, title: str, rows: Sequence[Sequence[Tile]], zoom: int,
-               notes: Sequence[str] = (), colorbar: Colorbar | None = None
-               ) -> list[tuple[int, int, int, int]]:
+def save_sheet(
+  path: str,
+  title: str,
+  rows: Sequence[Sequence[Tile]],
+  zoom: int,
+  notes: Sequence[str] = (),
+  colorbar: Colorbar | None = None,
+) -> list[tuple[int, int, int, int]]:
   """Draws `rows` of tiles under a title, with notes and a colour bar, into a PNG.
 
   Args:
@@ -133,8 +138,13 @@ def save_sheet(path: str, title: str, rows: Sequence[Sequence[Tile]], zoom: int,
   note_lines = [line for note in notes for line in _wrap(note, content_w)]
   width = content_w + 2 * PAD
   top_of_grid = PAD + len(title_lines) * TITLE_LINE + 4
-  height = (top_of_grid + grid_h + (GAP + len(note_lines) * NOTE_LINE if note_lines else 0)
-            + (COLORBAR if colorbar else 0) + PAD)
+  height = (
+    top_of_grid
+    + grid_h
+    + (GAP + len(note_lines) * NOTE_LINE if note_lines else 0)
+    + (COLORBAR if colorbar else 0)
+    + PAD
+  )
 
   fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
   FigureCanvasAgg(fig)
@@ -159,10 +169,10 @@ def save_sheet(path: str, title: str, rows: Sequence[Sequence[Tile]], zoom: int,
   if colorbar:
     y += len(note_lines) * NOTE_LINE + 8 if note_lines else 8
     bar_w = min(content_w, 360)
-    cax = fig.add_axes([(width - bar_w) / 2 / width, 1 - (y + 12) / height,
-                        bar_w / width, 12 / height])
-    mappable = cm.ScalarMappable(colors.Normalize(colorbar.vmin, colorbar.vmax),
-                                 colorbar.cmap)
+    cax = fig.add_axes(
+      [(width - bar_w) / 2 / width, 1 - (y + 12) / height, bar_w / width, 12 / height]
+    )
+    mappable = cm.ScalarMappable(colors.Normalize(colorbar.vmin, colorbar.vmax), colorbar.cmap)
     bar = fig.colorbar(mappable, cax=cax, orientation='horizontal')
     if colorbar.ticks:
       bar.set_ticks([v for v, _ in colorbar.ticks], labels=[s for _, s in colorbar.ticks])

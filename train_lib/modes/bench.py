@@ -35,19 +35,19 @@ from train_lib.errors import UserError
 # NVIDIA Ampere and newer, and as bfloat16 passes on TPUs, so those are the float32
 # peaks. The first matching row wins: specific names come first.
 PEAK_FLOPS = (
-    ('H100 PCIe', 756e12, 378e12),
-    ('H100 NVL', 835e12, 418e12),
-    ('H100', 989e12, 495e12),  # SXM (the 'NVIDIA H100 80GB HBM3' of cloud machines)
-    ('H200', 989e12, 495e12),  # also GH200
-    ('A100', 312e12, 156e12),
-    ('L40S', 362e12, 183e12),
-    ('L40', 181e12, 90e12),
-    ('L4', 121e12, 60e12),
-    ('V100', 125e12, 15.7e12),  # float16 (no bfloat16 or TF32 units)
-    ('TPU v6 lite', 918e12, 918e12),
-    ('TPU v5 lite', 197e12, 197e12),
-    ('TPU v5', 459e12, 459e12),  # v5p
-    ('TPU v4', 275e12, 275e12),
+  ('H100 PCIe', 756e12, 378e12),
+  ('H100 NVL', 835e12, 418e12),
+  ('H100', 989e12, 495e12),  # SXM (the 'NVIDIA H100 80GB HBM3' of cloud machines)
+  ('H200', 989e12, 495e12),  # also GH200
+  ('A100', 312e12, 156e12),
+  ('L40S', 362e12, 183e12),
+  ('L40', 181e12, 90e12),
+  ('L4', 121e12, 60e12),
+  ('V100', 125e12, 15.7e12),  # float16 (no bfloat16 or TF32 units)
+  ('TPU v6 lite', 918e12, 918e12),
+  ('TPU v5 lite', 197e12, 197e12),
+  ('TPU v5', 459e12, 459e12),  # v5p
+  ('TPU v4', 275e12, 275e12),
 )
 
 
@@ -122,8 +122,9 @@ def _synthetic_batch(config, mesh, shape, leading=()):
   def make(key):
     k_image, k_label = jax.random.split(key)
     image = jax.random.randint(k_image, (*leading, batch_size, *shape), 0, 256, jnp.int32)
-    label = jax.random.randint(k_label, (*leading, batch_size), 0,
-                               config.dataset.num_classes, jnp.int32)
+    label = jax.random.randint(
+      k_label, (*leading, batch_size), 0, config.dataset.num_classes, jnp.int32
+    )
     return {'image': image.astype(jnp.uint8), 'label': label}
 
   return make(jax.random.PRNGKey(config.seed))
@@ -159,17 +160,20 @@ def prepare(config: ml_collections.ConfigDict, devices=None) -> Prepared:
   per_call = config.steps_per_call
   if per_call < 1:
     raise UserError(f'steps_per_call={per_call} must be >= 1')
-  model = registry.create_model(config.model, num_classes=config.dataset.num_classes,
-                                half_precision=config.half_precision)
+  model = registry.create_model(
+    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
+  )
   # The schedule's values don't change the program: one "epoch" of the bench's length.
   length = config.bench_warmup_steps + config.bench_steps + per_call
   tx = optim.create_optimizer(config, length, length)
   shape = preprocess.model_input_shape(config.input)
   state_sharding = jax.tree.map(
-      lambda _: sharding.replicated(mesh),
-      jax.eval_shape(lambda: steps.create_train_state(model, tx, config, shape)))
-  state = jax.jit(lambda: steps.create_train_state(model, tx, config, shape),
-                  out_shardings=state_sharding)()
+    lambda _: sharding.replicated(mesh),
+    jax.eval_shape(lambda: steps.create_train_state(model, tx, config, shape)),
+  )
+  state = jax.jit(
+    lambda: steps.create_train_state(model, tx, config, shape), out_shardings=state_sharding
+  )()
   if per_call == 1:
     train_step, _ = steps.compile_steps(model, tx, config, mesh, state_sharding)
     batch = _synthetic_batch(config, mesh, shape)
@@ -181,8 +185,15 @@ def prepare(config: ml_collections.ConfigDict, devices=None) -> Prepared:
     t0 = time.perf_counter()
     compiled = train_step.lower(state, batch).compile()
     compile_seconds = time.perf_counter() - t0
-  return Prepared(train_step, state, batch, per_call, compile_seconds,
-                  _flops(compiled) / per_call, compiling.cache_hits > 0)
+  return Prepared(
+    train_step,
+    state,
+    batch,
+    per_call,
+    compile_seconds,
+    _flops(compiled) / per_call,
+    compiling.cache_hits > 0,
+  )
 
 
 def time_calls(train_step, state, batch, calls: int):
@@ -217,17 +228,19 @@ def benchmark(config: ml_collections.ConfigDict, devices=None) -> BenchResult:
   step_seconds = seconds / (timed_calls * p.steps_per_call)
   device = (devices or jax.devices())[0]
   return BenchResult(
-      step_seconds=step_seconds, timed_steps=timed_calls * p.steps_per_call,
-      warmup_steps=warmup_calls * p.steps_per_call,
-      images_per_sec=config.batch_size / step_seconds,
-      compile_seconds=p.compile_seconds, flops_per_step=p.flops_per_step,
-      peak_flops=peak_flops(device.device_kind, bool(config.half_precision)),
-      recompilations=recompiling.compiles + recompiling.cache_hits,
-      from_cache=p.from_cache)
+    step_seconds=step_seconds,
+    timed_steps=timed_calls * p.steps_per_call,
+    warmup_steps=warmup_calls * p.steps_per_call,
+    images_per_sec=config.batch_size / step_seconds,
+    compile_seconds=p.compile_seconds,
+    flops_per_step=p.flops_per_step,
+    peak_flops=peak_flops(device.device_kind, bool(config.half_precision)),
+    recompilations=recompiling.compiles + recompiling.cache_hits,
+    from_cache=p.from_cache,
+  )
 
 
-def format_result(config: ml_collections.ConfigDict, result: BenchResult,
-                  devices=None) -> str:
+def format_result(config: ml_collections.ConfigDict, result: BenchResult, devices=None) -> str:
   """The report; the last line is `images_per_sec=<float> compile_seconds=<float>`."""
   devices = jax.devices() if devices is None else devices
   n = len(devices)
@@ -236,22 +249,26 @@ def format_result(config: ml_collections.ConfigDict, result: BenchResult,
   r = result
   achieved = r.flops_per_step / r.step_seconds
   if r.mfu is None:
-    mfu = (f'MFU: unknown peak for device kind {devices[0].device_kind!r} '
-           f'(achieved {achieved / 1e9:,.1f} GFLOP/s per device)')
+    mfu = (
+      f'MFU: unknown peak for device kind {devices[0].device_kind!r} '
+      f'(achieved {achieved / 1e9:,.1f} GFLOP/s per device)'
+    )
   else:
-    mfu = (f'MFU: {100 * r.mfu:.1f}% ({achieved / 1e12:,.1f} of '
-           f'{r.peak_flops / 1e12:,.0f} TFLOP/s per {devices[0].device_kind})')
+    mfu = (
+      f'MFU: {100 * r.mfu:.1f}% ({achieved / 1e12:,.1f} of '
+      f'{r.peak_flops / 1e12:,.0f} TFLOP/s per {devices[0].device_kind})'
+    )
   calls = '' if config.steps_per_call == 1 else f', {config.steps_per_call} per call'
   cache = ' (loaded from the persistent compilation cache)' if r.from_cache else ''
   lines = [
-      f'bench: {config.model.name}, {h}x{w}x{c} input, {dtype}, batch '
-      f'{config.batch_size} on {n} {devices[0].platform} device(s)',
-      f'compile: {r.compile_seconds:.2f} s{cache}',
-      f'step: {1e3 * r.step_seconds:.3f} ms (mean of {r.timed_steps} steps after '
-      f'{r.warmup_steps} warm-up{calls}); {r.images_per_sec:,.1f} images/s',
-      f'XLA flops per step: {r.flops_per_step / 1e9:,.3f} GFLOP per device; {mfu}',
-      f'recompilations after the first step: {r.recompilations}',
-      f'images_per_sec={r.images_per_sec:.2f} compile_seconds={r.compile_seconds:.3f}',
+    f'bench: {config.model.name}, {h}x{w}x{c} input, {dtype}, batch '
+    f'{config.batch_size} on {n} {devices[0].platform} device(s)',
+    f'compile: {r.compile_seconds:.2f} s{cache}',
+    f'step: {1e3 * r.step_seconds:.3f} ms (mean of {r.timed_steps} steps after '
+    f'{r.warmup_steps} warm-up{calls}); {r.images_per_sec:,.1f} images/s',
+    f'XLA flops per step: {r.flops_per_step / 1e9:,.3f} GFLOP per device; {mfu}',
+    f'recompilations after the first step: {r.recompilations}',
+    f'images_per_sec={r.images_per_sec:.2f} compile_seconds={r.compile_seconds:.3f}',
   ]
   return '\n'.join(lines)
 

@@ -31,25 +31,32 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
       PyTorch file when torch is not installed.
   """
   if not os.path.isfile(path):
-    raise UserError(f'weights file {path} does not exist; set --config.init_from to a '
-                    '.safetensors or PyTorch .pth file')
+    raise UserError(
+      f'weights file {path} does not exist; set --config.init_from to a '
+      '.safetensors or PyTorch .pth file'
+    )
   ext = os.path.splitext(path)[1].lower()
   if ext in SAFETENSORS:
     return _unwrap_keys(_read_safetensors(path))
   if ext in TORCH:
     return _unwrap_keys(_read_torch(path))
-  raise UserError(f"weights file {path} is neither .safetensors nor a PyTorch state dict "
-                  f"({', '.join(TORCH)}); rename it or convert it to .safetensors")
+  raise UserError(
+    f'weights file {path} is neither .safetensors nor a PyTorch state dict '
+    f'({", ".join(TORCH)}); rename it or convert it to .safetensors'
+  )
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-  from safetensors import numpy as st_numpy  # pylint: disable=g-import-not-at-top
+  from safetensors import numpy as st_numpy
+
   try:
     tensors = st_numpy.load_file(path)
   except Exception as e:  # noqa: BLE001 - truncated and corrupt files fail many ways
-    raise UserError(f'cannot read {path} as .safetensors ({type(e).__name__}: '
-                    f'{_first_line(e)}); the file is truncated or not a safetensors '
-                    'file (bfloat16 files: save them as float32)') from None
+    raise UserError(
+      f'cannot read {path} as .safetensors ({type(e).__name__}: '
+      f'{_first_line(e)}); the file is truncated or not a safetensors '
+      'file (bfloat16 files: save them as float32)'
+    ) from None
   return {k: _float32(v) for k, v in tensors.items()}
 
 
@@ -58,23 +65,29 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
   # LLVM loads beside jaxlib's and TensorFlow's; torch runs without it.
   sys.modules.setdefault('triton', None)
   try:
-    import torch  # pylint: disable=g-import-not-at-top
+    import torch
   except ImportError:
-    raise UserError(f'reading the PyTorch file {path} needs torch (pip install torch), '
-                    'or convert it to .safetensors where torch is installed') from None
+    raise UserError(
+      f'reading the PyTorch file {path} needs torch (pip install torch), '
+      'or convert it to .safetensors where torch is installed'
+    ) from None
   try:
     obj = torch.load(path, map_location='cpu', weights_only=True)
   except Exception as e:  # noqa: BLE001
-    raise UserError(f'cannot read {path} as a PyTorch state dict ({type(e).__name__}: '
-                    f'{_first_line(e)}); the file is truncated, not a PyTorch file, or '
-                    'holds objects other than tensors') from None
+    raise UserError(
+      f'cannot read {path} as a PyTorch state dict ({type(e).__name__}: '
+      f'{_first_line(e)}); the file is truncated, not a PyTorch file, or '
+      'holds objects other than tensors'
+    ) from None
   for wrapper in WRAPPERS:
     if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
       obj = obj[wrapper]
       break
   if not isinstance(obj, dict):
-    raise UserError(f'{path} holds a {type(obj).__name__}, not a state dict of tensors; '
-                    'save model.state_dict() rather than the model')
+    raise UserError(
+      f'{path} holds a {type(obj).__name__}, not a state dict of tensors; '
+      'save model.state_dict() rather than the model'
+    )
   tensors = {}
   for key, value in obj.items():
     if isinstance(value, torch.Tensor):
@@ -114,7 +127,8 @@ def write_safetensors(path: str, tensors: dict[str, np.ndarray]) -> None:
   """
   if not path.endswith(SAFETENSORS):
     raise UserError(f'export file {path} must end in .safetensors')
-  from safetensors import numpy as st_numpy  # pylint: disable=g-import-not-at-top
+  from safetensors import numpy as st_numpy
+
   directory = os.path.dirname(os.path.abspath(path))
   tmp = path + '.tmp'
   try:

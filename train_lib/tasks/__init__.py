@@ -5,7 +5,7 @@
   heads, as GoogLeNet's); loss and accuracy.
 - 'segmentation': a label per pixel; per-pixel softmax cross-entropy, pixels with
   `config.ignore_label` left out; pixel accuracy, per-class IoU and mean IoU from a
-  confusion matrix (train_lib/dense_metrics.py); a PNG of predictions per evaluation.
+  confusion matrix (train_lib/tasks/dense_metrics.py); a PNG of predictions per evaluation.
 - 'saliency': a binary foreground map (label > 0 of a dense dataset); binary
   cross-entropy of the fused output plus `aux_loss_weight` times each side output's
   (U^2-Net's deep supervision, Qin et al. 2020, section 3.3, all weights 1); MAE and max
@@ -30,8 +30,8 @@ import numpy as np
 import optax
 
 from input_pipeline import dense_augment, preprocess
-from train_lib import dense_metrics
 from train_lib.errors import UserError
+from train_lib.tasks import dense_metrics
 
 TASKS = ('classification', 'segmentation', 'saliency')
 RESERVED = ('keypoints',)
@@ -41,13 +41,14 @@ NUM_PICTURES = 6  # test examples drawn at each evaluation
 def get_task(config: ml_collections.ConfigDict):
   """The task object of `config.task`."""
   if config.task in RESERVED:
-    raise UserError(f"task '{config.task}' is not implemented yet; valid: "
-                    f"{', '.join(TASKS)} (set --config.task)")
+    raise UserError(
+      f"task '{config.task}' is not implemented yet; valid: {', '.join(TASKS)} (set --config.task)"
+    )
   if config.task not in TASKS:
-    raise UserError(f"unknown task '{config.task}'; valid: {', '.join(TASKS)} "
-                    '(set --config.task)')
-  return {'classification': Classification, 'segmentation': Segmentation,
-          'saliency': Saliency}[config.task](config)
+    raise UserError(f"unknown task '{config.task}'; valid: {', '.join(TASKS)} (set --config.task)")
+  return {'classification': Classification, 'segmentation': Segmentation, 'saliency': Saliency}[
+    config.task
+  ](config)
 
 
 class Classification:
@@ -59,11 +60,13 @@ class Classification:
 
   # Data (on the host; TensorFlow is imported only when data is read).
   def check_features(self, builder) -> None:
-    from input_pipeline import datasets  # pylint: disable=g-import-not-at-top
+    from input_pipeline import datasets
+
     datasets.check_features(builder, self.config)
 
   def load_arrays(self, builder, split: str) -> dict[str, np.ndarray]:
-    from input_pipeline import datasets  # pylint: disable=g-import-not-at-top
+    from input_pipeline import datasets
+
     return datasets.load_arrays(builder, split)
 
   # On the device, inside the compiled steps.
@@ -78,8 +81,10 @@ class Classification:
     """Mean cross-entropy, plus `aux_loss_weight` times each auxiliary head's."""
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     for aux in aux_logits:
-      loss += self.config.aux_loss_weight * optax.softmax_cross_entropy_with_integer_labels(
-          aux.astype(jnp.float32), labels).mean()
+      loss += (
+        self.config.aux_loss_weight
+        * optax.softmax_cross_entropy_with_integer_labels(aux.astype(jnp.float32), labels).mean()
+      )
     return loss
 
   def train_sums(self, logits, labels):
@@ -89,8 +94,11 @@ class Classification:
     """Masked sums: summed loss, correct predictions, number of examples."""
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
-    return {'loss': jnp.sum(loss * mask), 'correct': jnp.sum(correct * mask),
-            'count': jnp.sum(mask)}
+    return {
+      'loss': jnp.sum(loss * mask),
+      'correct': jnp.sum(correct * mask),
+      'count': jnp.sum(mask),
+    }
 
   # On the host.
   def finalize(self, totals) -> dict[str, float]:
@@ -104,8 +112,9 @@ class Classification:
 def center_crop(x, height: int, width: int):
   """The centre (height, width) of x's axes 1 and 2 (a no-op where they are smaller)."""
   dh, dw = max(0, x.shape[1] - height), max(0, x.shape[2] - width)
-  return x[:, dh // 2:dh // 2 + min(height, x.shape[1]),
-           dw // 2:dw // 2 + min(width, x.shape[2])]
+  return x[
+    :, dh // 2 : dh // 2 + min(height, x.shape[1]), dw // 2 : dw // 2 + min(width, x.shape[2])
+  ]
 
 
 def _like(aux, logits):
@@ -126,11 +135,13 @@ class _Dense(Classification):
   """What segmentation and saliency share: data with masks, inputs, pictures."""
 
   def check_features(self, builder) -> None:
-    from input_pipeline import dense_data  # pylint: disable=g-import-not-at-top
+    from input_pipeline import dense_data
+
     self.class_names = dense_data.check_features(builder, self.config)
 
   def load_arrays(self, builder, split: str) -> dict[str, np.ndarray]:
-    from input_pipeline import dense_data  # pylint: disable=g-import-not-at-top
+    from input_pipeline import dense_data
+
     return dense_data.load_arrays(builder, split, self.config)
 
   def train_inputs(self, batch, rng, dtype):
@@ -145,8 +156,7 @@ class _Dense(Classification):
 
   def predict(self, state, batch, *, model):
     """[0, 1] images, labels and predictions, all cut to the model's output size."""
-    images, labels, unit_images = dense_augment.eval_inputs(batch, self.config,
-                                                            model.dtype)
+    images, labels, unit_images = dense_augment.eval_inputs(batch, self.config, model.dtype)
     variables = {'params': state.params}
     if state.batch_stats:
       variables['batch_stats'] = state.batch_stats
@@ -168,12 +178,19 @@ class _Dense(Classification):
     images, labels, predictions = jax.device_get(self._predict(state, batch))
     if jax.process_index() != 0:
       return
-    from train_lib import dense_pictures  # pylint: disable=g-import-not-at-top
+    from train_lib.tasks import dense_pictures
+
     path = os.path.join(workdir, 'predictions', f'step_{step}.png')
     dense_pictures.save_predictions(
-        path, images, labels, predictions, self.class_names,
-        saliency=self.config.task == 'saliency', ignore_label=self.config.ignore_label,
-        title=f'{self.config.model.name}, step {step}')
+      path,
+      images,
+      labels,
+      predictions,
+      self.class_names,
+      saliency=self.config.task == 'saliency',
+      ignore_label=self.config.ignore_label,
+      title=f'{self.config.model.name}, step {step}',
+    )
 
 
 class Segmentation(_Dense):
@@ -202,27 +219,33 @@ class Segmentation(_Dense):
     logits, labels, valid = self._pixels(logits, labels)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
-    return {'loss': jnp.sum(loss * valid), 'correct': jnp.sum(correct * valid),
-            'count': jnp.sum(valid)}
+    return {
+      'loss': jnp.sum(loss * valid),
+      'correct': jnp.sum(correct * valid),
+      'count': jnp.sum(valid),
+    }
 
   def eval_sums(self, logits, labels, mask):
     logits, labels, valid = self._pixels(logits, labels)
     weights = valid * mask[:, None, None]
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     confusion = dense_metrics.confusion_matrix(
-        labels, jnp.argmax(logits, -1), weights, self.config.dataset.num_classes)
-    return {'loss': jnp.sum(loss * weights), 'count': jnp.sum(weights),
-            'confusion': confusion}
+      labels, jnp.argmax(logits, -1), weights, self.config.dataset.num_classes
+    )
+    return {'loss': jnp.sum(loss * weights), 'count': jnp.sum(weights), 'confusion': confusion}
 
   def finalize(self, totals) -> dict[str, float]:
     m = dense_metrics.segmentation_metrics(totals['confusion'])
-    metrics = {'loss': float(totals['loss'] / max(float(totals['count']), 1.0)),
-               'accuracy': m['pixel_accuracy'], 'pixel_accuracy': m['pixel_accuracy'],
-               'mean_iou': m['mean_iou']}
+    metrics = {
+      'loss': float(totals['loss'] / max(float(totals['count']), 1.0)),
+      'accuracy': m['pixel_accuracy'],
+      'pixel_accuracy': m['pixel_accuracy'],
+      'mean_iou': m['mean_iou'],
+    }
     names = self.class_names or tuple(str(c) for c in range(len(m['iou'])))
     for name, iou in zip(names, m['iou']):
       if not np.isnan(iou):  # a class in neither labels nor predictions has no IoU
-        metrics[f"iou/{name.replace('/', '_').replace(' ', '_')}"] = float(iou)
+        metrics[f'iou/{name.replace("/", "_").replace(" ", "_")}'] = float(iou)
     return metrics
 
   def prediction(self, logits):
@@ -256,24 +279,34 @@ class Saliency(_Dense):
     logits, target = self._fused(logits, labels)
     loss = optax.sigmoid_binary_cross_entropy(logits, target)
     correct = ((logits > 0) == (target > 0.5)).astype(jnp.float32)
-    return {'loss': jnp.sum(loss), 'correct': jnp.sum(correct),
-            'count': jnp.asarray(loss.size, jnp.float32)}
+    return {
+      'loss': jnp.sum(loss),
+      'correct': jnp.sum(correct),
+      'count': jnp.asarray(loss.size, jnp.float32),
+    }
 
   def eval_sums(self, logits, labels, mask):
     logits, target = self._fused(logits, labels)
     pixels = mask[:, None, None] * jnp.ones_like(target)
     loss = optax.sigmoid_binary_cross_entropy(logits, target)
     correct = ((logits > 0) == (target > 0.5)).astype(jnp.float32)
-    return {'loss': jnp.sum(loss * pixels), 'correct': jnp.sum(correct * pixels),
-            'count': jnp.sum(pixels),
-            **dense_metrics.saliency_sums(jax.nn.sigmoid(logits), target, mask)}
+    return {
+      'loss': jnp.sum(loss * pixels),
+      'correct': jnp.sum(correct * pixels),
+      'count': jnp.sum(pixels),
+      **dense_metrics.saliency_sums(jax.nn.sigmoid(logits), target, mask),
+    }
 
   def finalize(self, totals) -> dict[str, float]:
     count = max(float(totals['count']), 1.0)
     accuracy = float(totals['correct'] / count)
-    return {'loss': float(totals['loss'] / count), 'accuracy': accuracy,
-            **dense_metrics.saliency_metrics(
-                {k: totals[k] for k in ('images', 'abs_error', 'precision', 'recall')})}
+    return {
+      'loss': float(totals['loss'] / count),
+      'accuracy': accuracy,
+      **dense_metrics.saliency_metrics(
+        {k: totals[k] for k in ('images', 'abs_error', 'precision', 'recall')}
+      ),
+    }
 
   def prediction(self, logits):
     return jax.nn.sigmoid(logits[..., 0])

@@ -1,0 +1,1 @@
+"""Published tables: run their rows, report them against the papers."""
