@@ -7,7 +7,6 @@ import shlex
 import pytest
 from helpers import ROOT, read_metrics, run_main
 
-from configs.tables import slug
 from models import registry
 from train_lib.errors import UserError
 from train_lib.tables import accuracy_cost, report, runner, runs
@@ -35,7 +34,7 @@ def test_every_table_loads_and_names_configs_that_load():
   for name, path in TABLES.items():
     table = accuracy_cost.load_table(path)
     assert runs.is_table(table) and table.name == name and table.source
-    assert len({slug(r.name) for r in table.rows}) == len(table.rows)
+    assert len({r.slug for r in table.rows}) == len(table.rows)
     for row in table.rows:
       assert os.path.isfile(os.path.join(ROOT, row.config)), (name, row.config)
       config = runs.experiment_config(table, row, row.seeds[0])

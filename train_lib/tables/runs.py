@@ -18,7 +18,7 @@ import ml_collections
 
 from train_lib.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULT_FILE = 'result.json'
 ERROR_FILE = 'error.txt'
 EVAL_SPLITS = ('test', 'validation')
