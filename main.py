@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from train_lib.errors import UserError
+from train_lib.errors import USER_ERRORS, UserError
 
 FLAGS = flags.FLAGS
 EXIT_PREEMPTED = 3  # stopped by SIGTERM/SIGINT after checkpointing; rerun to resume
@@ -39,7 +39,7 @@ flags.DEFINE_integer('process_id', None, 'Multi-process: index of this process.'
 
 
 def run(argv) -> None:
-  """Dispatches to the library function of --mode."""
+  """Checks the command line and the config, then calls the library function of --mode."""
   if len(argv) > 1:
     raise UserError(f'unexpected arguments {argv[1:]}; flags look like --name=value')
   if not FLAGS['verbosity'].present:  # orbax and TFDS log every step at INFO
@@ -47,12 +47,25 @@ def run(argv) -> None:
   config = _load_config()
   if config is None:
     raise UserError('--config is required, e.g. --config=configs/digits_lenet5.py')
+  from train_lib import validation
+
+  is_table = FLAGS.mode in ('table', 'report') or 'rows' in config  # configs/tables/*.py
+  if not is_table:
+    validation.check_config(config, FLAGS.mode)
+    validation.check_checkpoint_flag(FLAGS.checkpoint)
+  if FLAGS.mode in ('eval', 'convert', 'inspect', 'table', 'report') or (
+    FLAGS.mode == 'train' and not is_table
+  ):
+    if not FLAGS.workdir:
+      raise UserError('--workdir is required, e.g. --workdir=/tmp/run1')
+  validation.check_workdir(FLAGS.workdir, 'table' if is_table else FLAGS.mode)
+
   from train_lib import compilation, distributed
 
   distributed.initialize(
     FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id
   )  # before any JAX backend starts
-  if FLAGS.mode in ('table', 'report') or 'rows' in config:  # configs/tables/*.py
+  if is_table:
     _run_table(config)
     return
   compilation.configure(config, FLAGS.workdir)  # before anything compiles
@@ -60,43 +73,43 @@ def run(argv) -> None:
     from train_lib.modes import summary
 
     summary.print_model_summary(config)
-    return
-  if FLAGS.mode == 'bench':  # synthetic data: no dataset, --workdir only for the cache
+  elif FLAGS.mode == 'bench':  # synthetic data: no dataset, --workdir only for the cache
     from train_lib.modes import bench
 
     bench.run(config)
-    return
-  if FLAGS.mode == 'predict':  # DIR's checkpoint, or --config.init_from without one
+  elif FLAGS.mode == 'predict':  # DIR's checkpoint, or --config.init_from without one
     from train_lib.modes import predict
 
     predict.run(config, FLAGS.workdir, FLAGS.checkpoint)
-    return
-  if not FLAGS.workdir:
-    raise UserError('--workdir is required, e.g. --workdir=/tmp/run1')
-  if FLAGS.mode == 'convert':  # PyTorch weights -> DIR (init_from), DIR -> export_to
+  elif FLAGS.mode == 'convert':  # PyTorch weights -> DIR (init_from), DIR -> export_to
     from train_lib.modes import convert
 
     convert.run(config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.allow_config_change)
-    return
-  if FLAGS.mode == 'inspect':  # pictures of DIR's newest checkpoint
+  elif FLAGS.mode == 'inspect':  # pictures of DIR's newest checkpoint
     from train_lib.modes import inspect
 
     inspect.run(config, FLAGS.workdir)
-    return
+  elif FLAGS.mode == 'eval':
+    from train_lib import train
+
+    train.evaluate_checkpoint(config, FLAGS.workdir, FLAGS.checkpoint)
+  else:
+    _train(config)
+
+
+def _train(config) -> None:
+  """--mode=train: fine-tuning imports `init_from` into a new DIR first."""
   from train_lib import train
 
-  if FLAGS.mode == 'train':
-    if config.init_from:  # fine-tuning: a new DIR starts from the file's weights
-      from train_lib.modes import convert
+  if config.init_from:
+    from train_lib.modes import convert
 
-      convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change, only_if_new=True)
-    try:
-      train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
-    except train.Preempted as e:
-      print(str(e), file=sys.stderr, flush=True)
-      sys.exit(EXIT_PREEMPTED)
-  elif FLAGS.mode == 'eval':
-    train.evaluate_checkpoint(config, FLAGS.workdir, FLAGS.checkpoint)
+    convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change, only_if_new=True)
+  try:
+    train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
+  except train.Preempted as e:
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(EXIT_PREEMPTED)
 
 
 def _run_table(config) -> None:
@@ -139,9 +152,8 @@ def _load_config():
 def main(argv) -> None:
   try:
     run(argv)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr, flush=True)
-    sys.exit(2)
+  except USER_ERRORS as e:
+    _exit_with(str(e))
 
 
 def _parse_flags(argv):
@@ -149,20 +161,30 @@ def _parse_flags(argv):
   try:
     return FLAGS(argv)
   except (KeyError, AttributeError) as e:
-    print(
-      f'error: unknown config field {str(e).strip(chr(34))} in the --config.FIELD '
-      'overrides; check the name against the config file',
-      file=sys.stderr,
-      flush=True,
+    if 'get_config' in str(e):
+      config = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), '')
+      _exit_with(
+        f'--config={config} has no get_config(); give an experiment config file '
+        'such as configs/digits_lenet5.py'
+      )
+    _exit_with(
+      f'unknown config field {str(e).strip(chr(34))} in the --config.FIELD overrides; '
+      'check the name against the config file'
     )
-    sys.exit(2)
   except (flags.Error, ValueError, TypeError) as e:
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-    message = ' '.join(lines[:1] + lines[-1:]) if lines else type(e).__name__
-    print(f'error: {message}', file=sys.stderr, flush=True)
-    sys.exit(2)
+    _exit_with(' '.join(lines[:1] + lines[-1:]) if lines else type(e).__name__)
+
+
+def _exit_with(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(2)
 
 
 if __name__ == '__main__':
+  # TensorFlow (the input pipeline's reader) logs at import: its INFO lines, and, from
+  # 2.21 on, a oneDNN notice that only turning its oneDNN kernels off silences. TF
+  # decodes and crops here; the model's arithmetic is JAX's.
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
   app.run(main, flags_parser=_parse_flags)

@@ -40,35 +40,27 @@ Feed: the training split lives on the devices as uint8 (150 MiB per device) and 
 step gathers its batch and pads, crops, flips and normalizes it inside the compiled
 step, so the host does nothing per step (input_pipeline/resident.py).
 
-Differences from the paper, forced by the base config's fields:
+Rule: the schedule is in iterations at the paper's batch of 128; at batch B the steps,
+warm-up and drops scale by 128/B and the peak learning rate by B/128
+(`--config.batch_size=256`: 32k steps, drops at 16k and 24k, peak 0.2).
+
+Differences from the paper:
 - The paper subtracts the per-pixel mean image; here each channel is normalized by
   the training set's mean and standard deviation.
-- The schedule is given in epochs; with steps_per_epoch = train_images // batch_size
-  (390 for 50k images) `lr_boundaries_epochs` = 32k and 48k steps / steps_per_epoch.
-  `num_train_steps` = 64000 is exact.
-- The warm-up is the trainer's ramp up to 0.1 over about 400 steps (`warmup_epochs`),
-  not a constant 0.01 until the training error is below 80%.
+- The warm-up is a linear ramp up to 0.1 over the first 400 iterations, not a
+  constant 0.01 until the training error is below 80%.
 """
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 DEPTHS = ('20', '32', '44', '56', '110', '1202')
 PLAIN = ('plain20', 'plain32', 'plain44', 'plain56', 'plain110')
 VARIANTS = DEPTHS + tuple(d + '_b' for d in DEPTHS) + PLAIN
 MODIFIERS = ('cifar100', 'val', 'smoke')
 
-# Per-channel statistics of the 50k training images, on the [0, 1] scale.
-STATS = {
-  'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-  'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-}
-
 TRAIN_IMAGES, VAL_IMAGES = 50_000, 5_000
-BOUNDARY_STEPS = (32_000, 48_000)
-TOTAL_STEPS = 64_000
 WARMUP_STEPS = 400  # ResNet-110's warm-up: "about 400 iterations"
 
 
@@ -81,31 +73,27 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   Returns:
     The ConfigDict ('56' when `arg` is empty).
   """
-  variant, *modifiers = (arg or '56').split(',')
-  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for cifar10_resnet.py: use VARIANT[_b]"
-      f'[,cifar100][,val][,smoke] with VARIANT in '
-      f'{", ".join(DEPTHS + PLAIN)}'
-    )
+  parsed = config_string.parse(
+    arg, 'cifar10_resnet.py', variants=VARIANTS, default='56', modifiers=MODIFIERS
+  )
+  variant = parsed.variant
   plain, option_b = variant.startswith('plain'), variant.endswith('_b')
   depth = int(variant.removeprefix('plain').removesuffix('_b'))
   config = default.get_config()
 
   # Data.
-  config.dataset.name = 'cifar100' if 'cifar100' in modifiers else 'cifar10'
-  if 'val' in modifiers:
+  config.dataset.name = 'cifar100' if 'cifar100' in parsed else 'cifar10'
+  if 'val' in parsed:
     train_images = TRAIN_IMAGES - VAL_IMAGES
     config.dataset.train_split = f'train[:{train_images}]'
     config.dataset.eval_split = f'train[{train_images}:]'
   else:
-    train_images = TRAIN_IMAGES
     config.dataset.train_split = 'train'
     config.dataset.eval_split = 'test'
   config.input.image_size = 32
   config.dataset.num_classes = 100 if config.dataset.name == 'cifar100' else 10
   config.input.channels = 3
-  config.input.mean, config.input.std = STATS[config.dataset.name]
+  recipes.normalize(config, config.dataset.name)
   config.input.crop_padding = 4
   config.input.random_flip = True
   config.input.feed = 'device_resident'
@@ -115,34 +103,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.shortcut = 'none' if plain else ('B' if option_b else 'A')
   config.model.zero_init_residual = False
 
-  # Optimizer.
-  config.batch_size = 128
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.1
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 1e-4
-  config.weight_decay_mask = 'all'  # Caffe's solver decays every parameter
+  # Optimizer and schedule: section 4.2, in iterations of 128 images.
+  recipes.cifar_sgd(config)
+  recipes.cifar_schedule(config, warmup_steps=WARMUP_STEPS if depth >= 110 else 0)
 
-  # Schedule: in iterations in the paper, converted to epochs of this training set.
-  steps_per_epoch = train_images // config.batch_size
-  config.num_train_steps = TOTAL_STEPS
-  config.num_epochs = TOTAL_STEPS / steps_per_epoch
-  config.lr_schedule = 'step'
-  config.lr_boundaries_epochs = tuple(s / steps_per_epoch for s in BOUNDARY_STEPS)
-  config.lr_decay = 0.1
-  config.warmup_epochs = WARMUP_STEPS / steps_per_epoch if depth >= 110 else 0.0
-
-  # Eval.
+  # Eval and runtime.
   config.eval_batch_size = 256
-  config.eval_every_steps = -1  # once per epoch
-
-  # Runtime.
-  config.seed = 0
-  config.half_precision = False
   config.log_every_steps = 100
-  config.checkpoint_every_steps = -1
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config)
   return config

@@ -6,10 +6,11 @@ Model (models/hrnet.py, `HRNetV2Seg`): the HRNet backbone with bilinear fusion, 
 four streams resized to 1/4 and concatenated, 1x1 conv + BN + ReLU and a 1x1
 classifier to the 19 Cityscapes classes, at 1/4 of the input resolution.
 
-Config string `VARIANT`:
+Config string `VARIANT[,smoke]`:
   w18_small_v1  1,540,819 parameters, 31.1 "GFLOPs" (MACs / 1024^3) at 1024x2048
   w18_small_v2  3,939,579 parameters, 71.6
   w48           65,859,379 parameters, 696.2
+  smoke         batch 8 and 4 steps on a slice of the data.
 
   python main.py --config=configs/cityscapes_hrnet.py:w48 --mode=summary
 
@@ -20,7 +21,8 @@ Recipe (the yaml files): ImageNet-pretrained backbone, SGD momentum 0.9 (no Nest
 learning rate 0.01 for 4 GPUs x 3 = 12 crops, weight decay 5e-4, 484 epochs with the
 "poly" decay (1 - t / T)^0.9, random scale 0.5-2.0, 512x1024 crops and horizontal
 flips; pixel-wise cross-entropy ignoring label 255; evaluation on the full 1024x2048
-images. `align_corners=False` (MODEL.ALIGN_CORNERS of every Cityscapes config).
+images. `align_corners=False` (MODEL.ALIGN_CORNERS of every Cityscapes config). Rule:
+peak lr = 0.01 x batch / 12, schedule in epochs.
 
 Not wired yet: the Cityscapes data (TFDS `cityscapes/semantic_segmentation` needs the
 archives by hand, and its 34 label ids map to the 19 train ids); the poly schedule
@@ -30,22 +32,14 @@ archives by hand, and its 34 label ids map to the 19 train ids); the poly schedu
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 VARIANTS = ('w18_small_v1', 'w18_small_v2', 'w48')
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Returns the config for `arg` = VARIANT ('w48' when empty)."""
-  variant = arg or 'w48'
-  if variant not in VARIANTS:
-    raise UserError(
-      f"bad config string '{arg}' for cityscapes_hrnet.py: use one of {', '.join(VARIANTS)}"
-    )
+  """Returns the config for `arg` = VARIANT[,smoke] ('w48' when empty)."""
+  parsed = config_string.parse(arg, 'cityscapes_hrnet.py', variants=VARIANTS, default='w48')
   config = default.get_config()
   config.task = 'segmentation'
 
@@ -58,19 +52,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.channels = 3
   config.input.image_size = 512  # crop height
   config.input.image_width = 1024
-  config.input.mean = IMAGENET_MEAN
-  config.input.std = IMAGENET_STD
+  recipes.normalize(config, 'imagenet2012')  # the backbone's ImageNet pre-training
   config.input.scale_range = (0.5, 2.0)
   config.input.random_flip = True
 
   # Model.
-  config.model.name = f'hrnet_seg_{variant}'
+  config.model.name = f'hrnet_seg_{parsed.variant}'
   config.model.align_corners = False
 
   # Optimizer.
   config.batch_size = 4 * 3
   config.optimizer = 'sgd'
-  config.learning_rate = 0.01 * config.batch_size / 12
+  config.learning_rate = 0.01
+  config.lr_batch = 12
   config.momentum = 0.9
   config.nesterov = False
   config.weight_decay = 5e-4
@@ -86,4 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_batch_size = 4 * 4
   config.eval_every_steps = -1
   config.best_metric = 'mean_iou'
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

@@ -69,8 +69,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.input.scale_range = (1.0, 1.0)
   config.input.pad_mode = 'constant'
 
-  # Task (train_lib/tasks.py): classification | segmentation | saliency (keypoints:
-  # reserved). It supplies the loss, the metrics and the pictures of the one loop.
+  # Task: classification | segmentation | saliency (keypoints: reserved). It supplies
+  # the loss, the metrics and the pictures of the one loop.
   config.task = 'classification'
   config.ignore_label = 255  # dense tasks: pixels with this label count nowhere
 
@@ -81,40 +81,56 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Optimizer.
   config.optimizer = 'sgd'  # sgd | adamw
-  config.learning_rate = 0.1  # peak, for the global batch
+  config.learning_rate = 0.1  # the peak, at lr_batch when lr_batch > 0
+  # Linear scaling rule (Goyal et al. 2017, arXiv 1706.02677): when > 0, the peak
+  # learning rate is learning_rate * batch_size / lr_batch, so overriding batch_size
+  # moves it; 0: learning_rate is the peak at any batch size.
+  config.lr_batch = 0
   config.momentum = 0.9
   config.nesterov = False
   config.weight_decay = 0.0
   config.weight_decay_mask = 'kernels'  # all | kernels (no decay on biases and norms)
-  # Schedule.
-  config.lr_schedule = 'cosine'  # constant | cosine | step
-  config.warmup_epochs = 0.0
-  config.lr_boundaries_epochs = ()  # step schedule: epochs at which lr *= lr_decay
-  config.lr_decay = 0.1
+
+  # Schedule. Resolved at setup from the final config (after the command line's
+  # overrides) and printed as one line, `schedule: steps=... epochs=... batch=...
+  # peak_lr=... warmup_steps=... boundaries=...`. The length, the warm-up and the step
+  # schedule's boundaries are each stated either in epochs or in steps:
   config.batch_size = 128  # global, over all devices of all processes
-  config.num_epochs = 10.0
+  config.num_epochs = 10.0  # the length when num_train_steps is -1
   config.num_train_steps = -1  # -1: from num_epochs
+  config.lr_schedule = 'cosine'  # constant | cosine (to 0) | step
+  config.warmup_epochs = 0.0  # linear warm-up from 0 to the peak; or:
+  config.warmup_steps = 0
+  config.lr_boundaries_epochs = ()  # step schedule: epochs at which lr *= lr_decay; or:
+  config.lr_boundaries_steps = ()
+  config.lr_decay = 0.1
+  # When > 0, num_train_steps, warmup_steps and lr_boundaries_steps are iterations at
+  # this batch size (a paper's schedule in iterations of its batch): at batch_size B
+  # they scale by schedule_batch / B, so a run sees the same epochs at any batch.
+  # 0: steps are steps at any batch size. Epochs are epochs either way.
+  config.schedule_batch = 0
 
   # Eval.
   config.eval_batch_size = 256
-  config.eval_every_steps = -1  # -1: once per epoch
+  config.eval_every_steps = -1  # -1: every eval_every_epochs epochs
+  config.eval_every_epochs = 1.0
 
   # Runtime.
   config.seed = 0
   config.half_precision = False  # compute in half precision; params stay float32
   # bfloat16 (TPUs, NVIDIA Ampere and newer) needs no loss scaling; float16 (older
-  # GPUs) trains with dynamic loss scaling (train_lib/steps.py).
+  # GPUs) trains with dynamic loss scaling.
   config.half_precision_dtype = 'bfloat16'  # bfloat16 | float16
   # Persistent XLA compilation cache, so a restarted run loads its compiled steps:
   # '' = <parent of workdir>/.jax_cache (none when there is no --workdir), 'none' = off,
-  # or a directory (train_lib/compilation.py).
+  # or a directory.
   config.compilation_cache_dir = ''
   # Train steps per compiled call (jax.lax.scan over stacked batches), for tiny models
   # whose step is shorter than its dispatch; only --mode=bench runs more than 1 so far.
   config.steps_per_call = 1
-  # Speed settings per platform (train_lib/system.py; README, Performance): XLA
-  # compiler options of the steps ('auto' | 'default' | 'name=value,...') and the
-  # layers' backward passes ('auto' | 'xla' | 'cpu', models/backward.py).
+  # Speed settings per platform (README, Performance): XLA compiler options of the
+  # steps ('auto' | 'default' | 'name=value,...') and the layers' backward passes
+  # ('auto' | 'xla' | 'cpu', models/backward.py).
   config.system = ml_collections.ConfigDict()
   config.system.xla_options = 'auto'
   config.system.backward = 'auto'
@@ -122,13 +138,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.bench_warmup_steps = 5
   config.bench_steps = 50
   config.log_every_steps = 50
-  config.checkpoint_every_steps = -1  # -1: once per epoch
+  config.checkpoint_every_steps = -1  # -1: every checkpoint_every_epochs epochs
+  config.checkpoint_every_epochs = 1.0
   config.keep_checkpoints = 3  # the newest ones
   config.keep_best_checkpoints = 1  # and the best ones by best_metric at evaluation
   config.best_metric = 'accuracy'
   config.best_mode = 'max'  # max | min
 
-  # Pretrained weights (train_lib/modes/convert.py; README, Pretrained weights).
+  # Pretrained weights (README, Pretrained weights).
   # A .safetensors file or a PyTorch state dict (.pth/.pt) of a model with a mapping
   # (models/torch_weights): --mode=convert imports it as DIR's checkpoint at step 0;
   # --mode=train does the same first when DIR holds no checkpoint yet (fine-tuning).
@@ -139,8 +156,8 @@ def get_config() -> ml_collections.ConfigDict:
   # --mode=convert: also write DIR's checkpoint (--checkpoint) to this .safetensors file,
   # in the source library's names (torchvision/timm), loadable by its model.
   config.export_to = ''
-  # --mode=predict (train_lib/modes/predict.py): classify image files with DIR's checkpoint
-  # (or with init_from's weights when DIR holds none), preprocessed as the evaluation:
+  # --mode=predict: classify image files with DIR's checkpoint (or with init_from's
+  # weights when DIR holds none), preprocessed as the evaluation:
   # input.eval_crop 'center' or 'ten_crop' resizes the shorter side to eval_resize and
   # takes the central crop; 'none' the device-side resize to image_size.
   config.predict = ml_collections.ConfigDict()
@@ -151,7 +168,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.predict.class_names = 'auto'
   config.predict.top_k = 5
 
-  # --mode=inspect (train_lib/inspect_mode.py): pictures of the newest checkpoint.
+  # --mode=inspect: pictures of the newest checkpoint.
   config.inspect = ml_collections.ConfigDict()
   # Layers whose output maps to draw, comma-separated paths as --mode=summary prints
   # them (e.g. 'C1,C3' or 'conv1,layer1_0/conv1'); '' = the first two convolutions.
@@ -167,16 +184,23 @@ def shrink_for_smoke_test(
 ) -> ml_collections.ConfigDict:
   """The `smoke` modifier: 64 training and 16 eval examples, batch 8, 4 steps.
 
-  The learning rate is scaled linearly with the batch (Goyal et al. 2017), as the
-  recipes scale it.
+  Checks that a config runs; trains nothing. With `image_size`, the inputs shrink to it
+  and the host crops' sizes (eval_resize, shorter_side_range) in proportion. The peak
+  learning rate follows the batch by the recipe's own rule (lr_batch), or linearly
+  (Goyal et al. 2017) where the recipe has none; the 4 steps are steps at batch 8.
   """
   first = lambda split, n: f'{split.split("[")[0]}[:{n}]'  # noqa: E731
   config.dataset.train_split = first(config.dataset.train_split, 64)
   config.dataset.eval_split = first(config.dataset.eval_split, 16)
   if image_size:
+    scale = lambda n: round(n * image_size / config.input.image_size)  # noqa: E731
+    config.input.eval_resize = scale(config.input.eval_resize)
+    config.input.shorter_side_range = tuple(scale(n) for n in config.input.shorter_side_range)
     config.input.image_size = image_size
-  config.learning_rate *= 8 / config.batch_size
+  if not config.lr_batch:
+    config.learning_rate *= 8 / config.batch_size
   config.batch_size = config.eval_batch_size = 8
   config.num_train_steps = 4
+  config.schedule_batch = 0
   config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
   return config

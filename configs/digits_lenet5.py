@@ -8,13 +8,22 @@ input. Runs anywhere with no network:
 
 Expected: ~99% test accuracy (one test image is 0.28 points) in under a minute on a
 2-core CPU, compile included.
+
+Recipe (ours): SGD with momentum 0.9, learning rate 0.05, batch 128, 40 epochs with a
+cosine decay to 0. Rule: the learning rate is the same at any batch, the schedule in
+epochs.
+
+Config string `[smoke]`: batch 8 and 4 steps on a slice of the data.
 """
 
-from configs import default
+import ml_collections
+
+from configs import config_string, default, recipes
 
 
-def get_config():
-  """LeNet-5 recipe for the digits."""
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """LeNet-5 recipe for the digits; `arg` is '' or 'smoke'."""
+  parsed = config_string.parse(arg, 'digits_lenet5.py')
   config = default.get_config()
 
   # Data: 8x8 uint8 digits -> 32x32, normalized with the training set's statistics.
@@ -23,8 +32,7 @@ def get_config():
   config.input.channels = 1
   # Random translations of up to 2 pixels, as the paper's distortions (section III.C).
   config.input.crop_padding = 2
-  config.input.mean = (0.3054,)
-  config.input.std = (0.3760,)
+  recipes.normalize(config, 'digits')
 
   # Model: the paper's LeNet-5 C1..F6 (scaled tanh, C3 connection table, trainable
   # subsampling; 60,000 parameters) with a softmax output layer (850). The paper's RBF
@@ -45,4 +53,7 @@ def get_config():
   # Eval and runtime.
   config.eval_batch_size = 128
   config.log_every_steps = 22
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

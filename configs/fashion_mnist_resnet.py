@@ -15,8 +15,9 @@ a random horizontal flip.
 
 Recipe (section 4.2, unchanged): SGD with momentum 0.9, weight decay 1e-4 on every
 parameter, batch 128, learning rate 0.1 divided by 10 at 32k and 48k iterations, stop
-at 64k iterations (137 epochs of the 60,000 images; the paper's schedule in
-iterations, not epochs).
+at 64k iterations (137 epochs of the 60,000 images). Rule, as for CIFAR: the schedule
+is in iterations at batch 128; at batch B the steps and drops scale by 128/B and the
+peak learning rate by B/128.
 
 Config string `VARIANT[,smoke]`:
   VARIANT   20 | 56 (ResNets) or plain20 | plain56
@@ -34,18 +35,9 @@ ResNet-56 beats ResNet-20 (6.97% vs 8.75% error) while plain-56 is worse than pl
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 VARIANTS = ('20', '56', 'plain20', 'plain56')
-MODIFIERS = ('smoke',)
-
-# Per-channel statistics of the 60,000 training images, on the [0, 1] scale.
-MEAN, STD = (0.2860,), (0.3530,)
-
-TRAIN_IMAGES = 60_000
-BOUNDARY_STEPS = (32_000, 48_000)
-TOTAL_STEPS = 64_000
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -57,14 +49,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   Returns:
     The ConfigDict ('20' when `arg` is empty).
   """
-  variant, *modifiers = (arg or '20').split(',')
-  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for fashion_mnist_resnet.py: use "
-      f'VARIANT[,smoke] with VARIANT in {", ".join(VARIANTS)}'
-    )
-  plain = variant.startswith('plain')
-  depth = int(variant.removeprefix('plain'))
+  parsed = config_string.parse(arg, 'fashion_mnist_resnet.py', variants=VARIANTS, default='20')
+  plain = parsed.variant.startswith('plain')
+  depth = int(parsed.variant.removeprefix('plain'))
   config = default.get_config()
 
   # Data: 28x28 -> 32x32 by zero padding, then the CIFAR augmentation.
@@ -73,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.image_size = 0
   config.input.pad_to = 32
   config.input.channels = 1
-  config.input.mean, config.input.std = MEAN, STD
+  recipes.normalize(config, 'fashion_mnist')
   config.input.crop_padding = 4
   config.input.random_flip = True
 
@@ -82,32 +69,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.shortcut = 'none' if plain else 'A'
   config.model.zero_init_residual = False
 
-  # Optimizer.
-  config.batch_size = 128
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.1
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 1e-4
-  config.weight_decay_mask = 'all'  # Caffe's solver decays every parameter
+  # Optimizer and schedule: section 4.2, in iterations of 128 images.
+  recipes.cifar_sgd(config)
+  recipes.cifar_schedule(config)
 
-  # Schedule: the paper's iterations, converted to epochs of this training set.
-  steps_per_epoch = TRAIN_IMAGES // config.batch_size
-  config.num_train_steps = TOTAL_STEPS
-  config.num_epochs = TOTAL_STEPS / steps_per_epoch
-  config.lr_schedule = 'step'
-  config.lr_boundaries_epochs = tuple(s / steps_per_epoch for s in BOUNDARY_STEPS)
-  config.lr_decay = 0.1
-  config.warmup_epochs = 0.0
-
-  # Eval.
+  # Eval and runtime.
   config.eval_batch_size = 1000
-  config.eval_every_steps = -1  # once per epoch
-
-  # Runtime.
-  config.seed = 0
   config.log_every_steps = 100
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config)
   return config

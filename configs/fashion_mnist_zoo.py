@@ -31,7 +31,8 @@ an accelerator.
 Recipe (ours; the published rows are user submissions with their own): SGD with
 Nesterov momentum 0.9, batch 128, weight decay 5e-4 on kernels only, one epoch of
 linear warm-up, then cosine to 0 over 30 epochs; peak learning rate 0.1 for the
-BatchNorm networks, 0.01 for VGG-16, which has no normalization.
+BatchNorm networks, 0.01 for VGG-16, which has no normalization. Rule: the learning
+rate is the same at any batch, the schedule in epochs.
 
 Config string `MODEL[,smoke]`:
   MODEL  resnet18 | vgg16 | googlenet
@@ -46,11 +47,7 @@ VGG16 0.935.
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
-
-MODIFIERS = ('smoke',)
-MEAN, STD = (0.2860,), (0.3530,)  # of the 60,000 training images, [0, 1] scale
+from configs import config_string, default, recipes
 
 # model -> (image_size: resize to, pad_to: then zero-pad to, crop_padding, lr).
 INPUTS = {
@@ -69,12 +66,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   Returns:
     The ConfigDict ('resnet18' when `arg` is empty).
   """
-  name, *modifiers = (arg or 'resnet18').split(',')
-  if name not in INPUTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for fashion_mnist_zoo.py: use "
-      f'MODEL[,smoke] with MODEL in {", ".join(INPUTS)}'
-    )
+  parsed = config_string.parse(
+    arg, 'fashion_mnist_zoo.py', variants=tuple(INPUTS), default='resnet18'
+  )
+  name = parsed.variant
   image_size, pad_to, crop_padding, learning_rate = INPUTS[name]
   config = default.get_config()
 
@@ -85,7 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.resize_method = 'bilinear'
   config.input.pad_to = pad_to
   config.input.channels = 1
-  config.input.mean, config.input.std = MEAN, STD
+  recipes.normalize(config, 'fashion_mnist')
   config.input.crop_padding = crop_padding
   config.input.random_flip = True
 
@@ -111,9 +106,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every_steps = -1  # once per epoch
 
   # Runtime.
-  config.seed = 0
   config.log_every_steps = 100
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config)
   return config

@@ -24,6 +24,10 @@ deviation averaged over the colours, the scale the weights were trained at; rand
 shifts of up to 2 pixels. Predict resizes images as the evaluation does (to 32x32 on
 the device).
 
+Recipe (ours): SGD with momentum 0.9, learning rate 0.01, batch 64, weight decay 1e-4
+on the kernels, 10 epochs with a cosine decay to 0. Rule: the learning rate is the same
+at any batch, the schedule in epochs.
+
 Config string `[smoke]`: batch 8 and 4 steps on a slice of the data.
 
 Expected: not measured here (no network for the weights on this machine).
@@ -31,21 +35,16 @@ Expected: not measured here (no network for the weights on this machine).
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 # ImageNet's per-channel statistics (torchvision), averaged over R, G and B.
-GRAY_MEAN = ((0.485 + 0.456 + 0.406) / 3,)
-GRAY_STD = ((0.229 + 0.224 + 0.225) / 3,)
+GRAY_MEAN = (sum(recipes.IMAGENET_MEAN) / 3,)
+GRAY_STD = (sum(recipes.IMAGENET_STD) / 3,)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the fine-tuning config ('smoke' shrinks it for tests)."""
-  modifiers = [m for m in (arg or '').split(',') if m]
-  if any(m != 'smoke' for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for finetune_resnet18_digits.py: use nothing or 'smoke'"
-    )
+  parsed = config_string.parse(arg, 'finetune_resnet18_digits.py')
   config = default.get_config()
 
   # Data.
@@ -80,6 +79,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 22
   config.predict.class_names = 'index'
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config)
   return config

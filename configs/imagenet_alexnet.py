@@ -33,7 +33,9 @@ image. Torchvision's net: Inception-style random resized crops to 224 and flips;
 testing on the central 224 crop of the image resized to 256.
 
 The paper lowered the rate by hand on plateaus; here the three drops are fixed at a
-quarter, half and three quarters of the run. The paper's mean-image subtraction on
+quarter, half and three quarters of the run (epochs 22.5, 45 and 67.5). Rule, both
+recipes: peak lr = 0.01 x batch / (its batch: 256, `original` 128), schedule in
+epochs. The paper's mean-image subtraction on
 0-255 pixels becomes the mean RGB with std 1/255, which keeps the paper's input scale
 (its N(0, 0.01) initialization relies on it). The paper averages the ten patches'
 softmax outputs, this config their logits. Not expressed by this config: the PCA
@@ -42,13 +44,7 @@ colour augmentation (section 4.1).
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
-
-VARIANTS = ('', 'original')
-MODIFIERS = ('smoke',)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, on the [0, 1] scale
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from configs import config_string, default, recipes
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -61,70 +57,33 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   Returns:
     The ConfigDict.
   """
-  variant, *modifiers = (arg or '').split(',')
-  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(f"bad config string '{arg}' for imagenet_alexnet.py: use [original][,smoke]")
-  original = variant == 'original'
+  parsed = config_string.parse(arg, 'imagenet_alexnet.py', variants=('original',))
+  original = parsed.variant == 'original'
   config = default.get_config()
 
   # Data.
-  config.dataset.name = 'imagenet2012'
-  config.dataset.train_split = 'train'
-  config.dataset.eval_split = 'validation'
-  config.dataset.num_classes = 1000
-  config.input.channels = 3
-  config.input.image_size = 227 if original else 224
-  config.input.mean = IMAGENET_MEAN
-  # The paper feeds raw 0-255 pixels minus the mean; torchvision standardizes.
-  config.input.std = (1.0 / 255.0,) * 3 if original else IMAGENET_STD
-  config.input.feed = 'host'  # JPEGs of every size, cropped on the host
+  recipes.imagenet_data(config, image_size=227 if original else 224)
   if original:
+    # The paper feeds raw 0-255 pixels minus the mean; torchvision standardizes.
+    config.input.std = (1.0 / 255.0,) * 3
     config.input.train_crop = 'scale_jitter'
     config.input.shorter_side_range = (256, 256)
     config.input.eval_crop = 'ten_crop'
-  else:
-    config.input.train_crop = 'random_resized'
-    config.input.eval_crop = 'center'
-  config.input.eval_resize = 256
-  config.input.crop_padding = 0
-  config.input.random_flip = True
 
   # Model.
   config.model.name = 'alexnet_original' if original else 'alexnet'
   config.model.dropout_rate = 0.5
 
-  # Optimizer.
-  config.batch_size = 128 if original else 256
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.01 * config.batch_size / (128 if original else 256)
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 5e-4 if original else 1e-4
-  # cuda-convnet decayed weights only; torchvision's reference decays every parameter.
-  config.weight_decay_mask = 'kernels' if original else 'all'
+  # Optimizer and schedule.
+  if original:  # section 5; three drops, at fixed points instead of the paper's plateaus
+    recipes.krizhevsky_recipe(config, batch_size=128, num_epochs=90.0)
+  else:  # torchvision: --lr 0.01 --lr-step-size 30 --lr-gamma 0.1
+    recipes.torchvision_imagenet_recipe(config, learning_rate=0.01)
 
-  # Schedule.
-  config.num_epochs = 90.0
-  config.warmup_epochs = 0.0
-  config.lr_schedule = 'step'
-  config.lr_decay = 0.1
-  if original:  # three drops, at fixed points instead of the paper's plateaus
-    config.lr_boundaries_epochs = tuple(config.num_epochs * i / 4 for i in (1, 2, 3))
-  else:  # torchvision: --lr-step-size 30 --lr-gamma 0.1
-    config.lr_boundaries_epochs = (30.0, 60.0)
-
-  # Eval.
+  # Eval and runtime.
   config.eval_batch_size = 256
-  config.eval_every_steps = -1  # once per epoch
-
-  # Runtime.
-  config.seed = 0
-  config.half_precision = False
   config.log_every_steps = 100
-  config.checkpoint_every_steps = -1
 
-  if 'smoke' in modifiers:  # the smallest that survives conv1 and three pools
+  if 'smoke' in parsed:  # the smallest that survives conv1 and three pools
     default.shrink_for_smoke_test(config, image_size=67)
-    config.input.shorter_side_range = (76, 76)  # 67 * 256 / 227
-    config.input.eval_resize = 76
   return config

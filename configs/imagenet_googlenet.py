@@ -32,14 +32,14 @@ decay or length; we take them from the BVLC replication (models/bvlc_googlenet/
 solver.prototxt): lr 0.01 at batch 32, weight decay 2e-4 and none on biases, lr x0.96
 every 320k iterations (8 epochs of 1.28M images at batch 32), 10M iterations (250
 epochs). The step schedule below is exactly that: 31 boundaries, 8 epochs apart. For
-8 devices the batch is 256, with the rate scaled linearly (0.01 * batch / 32) and, as
-Goyal et al. (arXiv 1706.02677) advise for a large batch, 5 warm-up epochs; at batch
-32 (`--config.batch_size=32 --config.learning_rate=0.01 --config.warmup_epochs=0`) it
-is the BVLC solver. The paper's network starts from the BVLC initialisation (models/
+8 devices the batch is 256 and, as Goyal et al. (arXiv 1706.02677) advise for a large
+batch, the first 5 epochs warm up. Rule: peak lr = 0.01 x batch / 32, schedule in
+epochs; at batch 32 (`--config.batch_size=32 --config.warmup_epochs=0`) it is the BVLC
+solver. The paper's network starts from the BVLC initialisation (models/
 googlenet.py) and sees its input scale: RGB minus the mean on 0-255 pixels.
 
 A torchvision-style alternative for the BN network (its classification reference
-recipe): `--config.learning_rate=0.1 --config.weight_decay=1e-4
+recipe): `--config.learning_rate=0.1 --config.lr_batch=256 --config.weight_decay=1e-4
 --config.num_epochs=90 --config.lr_boundaries_epochs='(30,60)' --config.lr_decay=0.1
 --config.warmup_epochs=0`.
 
@@ -51,12 +51,8 @@ Polyak averaging, the photometric distortions, and the paper's 144-crop testing.
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
-WORDS = ('paper', 'smoke')
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, on the [0, 1] scale
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN = (123.0 / 255, 117.0 / 255, 104.0 / 255)  # BVLC's BGR (104, 117, 123), in RGB
 BVLC_BATCH, BVLC_LR = 32, 0.01
 
@@ -70,35 +66,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   Returns:
     The ConfigDict (torchvision's network when `arg` is empty).
   """
-  words = [w for w in (arg or '').split(',') if w]
-  if any(w not in WORDS for w in words) or len(set(words)) != len(words):
-    raise UserError(
-      f"bad config string '{arg}' for imagenet_googlenet.py: use "
-      "[paper][,smoke], e.g. 'paper', 'smoke' or 'paper,smoke'"
-    )
-  paper, smoke = 'paper' in words, 'smoke' in words
+  parsed = config_string.parse(arg, 'imagenet_googlenet.py', variants=('paper',))
+  paper = parsed.variant == 'paper'
   config = default.get_config()
 
-  # Data.
-  config.dataset.name = 'imagenet2012'
-  config.dataset.train_split = 'train'
-  config.dataset.eval_split = 'validation'
-  config.dataset.num_classes = 1000
-  config.input.image_size = 224
+  # Data: section 6's crops of 8%-100% of the area, aspect ratio in [3/4, 4/3].
+  recipes.imagenet_data(config)
   if paper:  # 0-255 pixels minus the mean image colour, as the Caffe replication
     config.input.mean = CAFFE_MEAN
     config.input.std = (1.0 / 255.0,) * 3
-  else:
-    config.input.mean = IMAGENET_MEAN
-    config.input.std = IMAGENET_STD
-  config.input.feed = 'host'  # JPEGs of every size, cropped on the host
-  config.input.train_crop = 'random_resized'  # section 6: 8%-100% area, 3/4-4/3 aspect
-  config.input.crop_area_range = (0.08, 1.0)
-  config.input.crop_aspect_range = (3 / 4, 4 / 3)
-  config.input.eval_crop = 'center'
-  config.input.eval_resize = 256
-  config.input.crop_padding = 0
-  config.input.random_flip = True
 
   # Model: Table 1, with the auxiliary classifiers of section 5 on 4a and 4d.
   config.model.name = 'googlenet_paper' if paper else 'googlenet'
@@ -107,35 +83,32 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.transform_input = False  # True only for torchvision's ported weights
   config.aux_loss_weight = 0.3  # section 5: each aux loss weighted by 0.3
 
-  # Optimizer.
+  # Optimizer: BVLC's rate for its batch of 32, scaled linearly.
   config.batch_size = 256
   config.optimizer = 'sgd'
-  config.learning_rate = BVLC_LR * config.batch_size / BVLC_BATCH
+  config.learning_rate = BVLC_LR
+  config.lr_batch = BVLC_BATCH
   config.momentum = 0.9
   config.nesterov = False
   config.weight_decay = 2e-4
   config.weight_decay_mask = 'kernels'  # BVLC: decay_mult 0 on biases
 
-  # Schedule: lr x0.96 every 8 epochs (section 6) for 250 epochs.
+  # Schedule: lr x0.96 every 8 epochs (section 6) for 250 epochs; 5 warm-up epochs for
+  # the large batch (Goyal et al.).
   config.num_epochs = 250.0
   config.num_train_steps = -1
   config.lr_schedule = 'step'
   config.lr_boundaries_epochs = tuple(float(e) for e in range(8, 250, 8))
   config.lr_decay = 0.96
-  config.warmup_epochs = 5.0 if config.batch_size > BVLC_BATCH else 0.0
+  config.warmup_epochs = 5.0
 
   # Eval.
   config.eval_batch_size = 250  # divides the 50,000 validation images
-  config.eval_every_steps = -1  # once per epoch
 
   # Runtime.
-  config.seed = 0
-  config.half_precision = False
   config.log_every_steps = 100
-  config.checkpoint_every_steps = -1
 
-  if smoke:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config, image_size=96 if paper else 64)
-    config.input.eval_resize = config.input.image_size * 8 // 7  # as 256 / 224
     config.warmup_epochs = 0.0
   return config

@@ -6,11 +6,12 @@ Models: ResNet-18/34/50/101/152 with projection shortcuts where the shape change
 
 Recipe: torchvision's reference, which is the paper's with a fixed step schedule in
 place of "divide by 10 when the error plateaus": SGD with momentum 0.9, batch 256,
-learning rate 0.1 (scaled linearly, 0.1 * batch / 256), weight decay 1e-4 on every
-parameter, 90 epochs, learning rate x0.1 at epochs 30 and 60. Training inputs: an
-Inception-style random resized crop (8%-100% of the area, aspect ratio 3/4-4/3) to
-224x224 and a random horizontal flip; evaluation: the shorter side resized to 256 and
-the central 224x224 crop; both normalized by the ImageNet mean and standard deviation.
+learning rate 0.1, weight decay 1e-4 on every parameter, 90 epochs, learning rate x0.1
+at epochs 30 and 60. Rule: peak lr = 0.1 x batch / 256, schedule in epochs. Training
+inputs: an Inception-style random resized crop (8%-100% of the area, aspect ratio
+3/4-4/3) to 224x224 and a random horizontal flip; evaluation: the shorter side resized
+to 256 and the central 224x224 crop; both normalized by the ImageNet mean and standard
+deviation.
 The images stream from the host (tf.data decodes only each crop's part of the JPEG;
 input_pipeline/stream.py), flip and normalization run in the step.
 
@@ -44,92 +45,49 @@ the paper's 10-crop testing averages softmax scores, this one logits.
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 DEPTHS = ('18', '34', '50', '101', '152', 'plain18', 'plain34')
 VARIANTS = DEPTHS + tuple(d + '_v1' for d in DEPTHS)
 MODIFIERS = ('scale', 'tencrop', 'smoke')
 PAPER_SCALES = (256, 480)  # section 3.4: shorter side sampled in [256, 480]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for `arg` (see the module docstring).
 
   Args:
-    arg: `DEPTH[_v1][,smoke]`, e.g. '50', 'plain34', '101_v1,smoke'.
+    arg: `DEPTH[_v1][,scale][,tencrop][,smoke]`, e.g. '50', 'plain34', '101_v1,smoke'.
 
   Returns:
     The ConfigDict ('50' when `arg` is empty).
   """
-  variant, *modifiers = (arg or '50').split(',')
-  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for imagenet_resnet.py: use DEPTH[_v1]"
-      f'[,scale][,tencrop][,smoke] with DEPTH in {", ".join(DEPTHS)}'
-    )
-  depth, v1 = variant.removesuffix('_v1'), variant.endswith('_v1')
+  parsed = config_string.parse(
+    arg, 'imagenet_resnet.py', variants=VARIANTS, default='50', modifiers=MODIFIERS
+  )
+  depth, v1 = parsed.variant.removesuffix('_v1'), parsed.variant.endswith('_v1')
   config = default.get_config()
 
   # Data.
-  config.dataset.name = 'imagenet2012'
-  config.dataset.train_split = 'train'
-  config.dataset.eval_split = 'validation'
-  config.dataset.num_classes = 1000
-  config.input.channels = 3
-  config.input.image_size = 224
-  config.input.mean = IMAGENET_MEAN
-  config.input.std = IMAGENET_STD
-  config.input.feed = 'host'  # 1.28M JPEGs of every size: streamed, cropped on the host
-  if 'scale' in modifiers:
+  recipes.imagenet_data(config)
+  if 'scale' in parsed:
     config.input.train_crop = 'scale_jitter'
     config.input.shorter_side_range = PAPER_SCALES
-  else:
-    config.input.train_crop = 'random_resized'
-    config.input.crop_area_range = (0.08, 1.0)
-    config.input.crop_aspect_range = (3 / 4, 4 / 3)
-  config.input.crop_padding = 0
-  config.input.random_flip = True
-  config.input.eval_crop = 'ten_crop' if 'tencrop' in modifiers else 'center'
-  config.input.eval_resize = 256
+  if 'tencrop' in parsed:
+    config.input.eval_crop = 'ten_crop'
 
   # Model: Table 1; option B shortcuts, or none for the plain nets.
   config.model.name = depth if depth.startswith('plain') else f'resnet{depth}'
   config.model.stride_on_3x3 = not v1
   config.model.zero_init_residual = False  # the paper: every BN scale starts at 1
 
-  # Optimizer.
-  config.batch_size = 256
-  config.optimizer = 'sgd'
-  config.learning_rate = 0.1 * config.batch_size / 256
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 1e-4
-  config.weight_decay_mask = 'all'  # the paper and torchvision decay BN parameters too
+  # Optimizer and schedule: torchvision's reference, 0.1 x batch / 256, in epochs.
+  recipes.torchvision_imagenet_recipe(config)
 
-  # Schedule.
-  config.num_epochs = 90.0
-  config.num_train_steps = -1
-  config.lr_schedule = 'step'
-  config.lr_boundaries_epochs = (30.0, 60.0)
-  config.lr_decay = 0.1
-  config.warmup_epochs = 0.0
-
-  # Eval.
+  # Eval and runtime.
   config.eval_batch_size = 256
-  config.eval_every_steps = -1  # once per epoch
-
-  # Runtime.
-  config.seed = 0
-  config.half_precision = False
   config.log_every_steps = 100
-  config.checkpoint_every_steps = -1
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config, image_size=64)
-    config.input.eval_resize = 73  # as 256 for 224
-    config.input.shorter_side_range = (73, 137)  # as [256, 480] for 224
   return config

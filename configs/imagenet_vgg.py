@@ -26,9 +26,10 @@ accuracy from one 224 crop: 11_bn 70.370 / 89.810, 13_bn 71.586 / 90.374,
 Recipe of section 3.1 for the plain nets: SGD, batch 256, momentum 0.9, weight decay
 5e-4, dropout 0.5 on fc6 and fc7, lr 1e-2 divided by 10 three times when the
 validation accuracy stopped improving, 370K iterations (74 epochs). The drops are fixed
-here at a quarter, half and three quarters of the run. The BatchNorm nets use the
-recipe that produced torchvision's weights: lr 0.1, weight decay 1e-4 on every
-parameter, x0.1 every 30 epochs, 90 epochs. Inputs are standardized per channel as
+here at a quarter, half and three quarters of the run (epochs 18.5, 37 and 55.5). The
+BatchNorm nets use the recipe that produced torchvision's weights: lr 0.1, weight decay
+1e-4 on every parameter, x0.1 every 30 epochs, 90 epochs. Rule, both recipes: peak lr =
+base lr x batch / 256, schedule in epochs. Inputs are standardized per channel as
 torchvision does (the paper subtracts only the mean RGB; its N(0, 0.01) initialization
 tolerated 0-255 inputs, the He initialization used here expects unit scale).
 
@@ -46,8 +47,7 @@ import types
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 # Config string -> (model name, whether it is a torchvision BatchNorm variant).
 VARIANTS = types.MappingProxyType(
@@ -74,79 +74,39 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for `arg` (see the module docstring).
 
   Args:
-    arg: `VARIANT[,smoke]`, e.g. '16', '11_lrn', '19_bn,smoke'.
+    arg: `VARIANT[,jitter][,smoke]`, e.g. '16', '11_lrn', '19_bn,smoke'.
 
   Returns:
     The ConfigDict ('16' when `arg` is empty).
   """
-  variant, *modifiers = (arg or '16').split(',')
-  if variant not in VARIANTS or any(m not in MODIFIERS for m in modifiers):
-    raise UserError(
-      f"bad config string '{arg}' for imagenet_vgg.py: use VARIANT"
-      f'[,jitter][,smoke] with VARIANT in {", ".join(VARIANTS)}'
-    )
-  model_name, batch_norm = VARIANTS[variant]
-  base_lr = 0.1 if batch_norm else 1e-2  # for a batch of 256
+  parsed = config_string.parse(
+    arg, 'imagenet_vgg.py', variants=tuple(VARIANTS), default='16', modifiers=MODIFIERS
+  )
+  model_name, batch_norm = VARIANTS[parsed.variant]
+  jitter = 'jitter' in parsed
   config = default.get_config()
 
   # Data.
-  config.dataset.name = 'imagenet2012'
-  config.dataset.train_split = 'train'
-  config.dataset.eval_split = 'validation'
-  config.dataset.num_classes = 1000
-  config.input.channels = 3
-  config.input.image_size = 224
-  config.input.mean = (0.485, 0.456, 0.406)  # RGB, on the [0, 1] scale
-  config.input.std = (0.229, 0.224, 0.225)
-  config.input.feed = 'host'  # JPEGs of every size, rescaled and cropped on the host
-  jitter = 'jitter' in modifiers
-  if batch_norm and not jitter:  # torchvision's reference: Inception-style crops
-    config.input.train_crop = 'random_resized'
-  else:
+  recipes.imagenet_data(config)
+  if jitter or not batch_norm:  # section 3.1; torchvision's BN nets: random resized crops
     config.input.train_crop = 'scale_jitter'
     config.input.shorter_side_range = JITTER_S if jitter else FIXED_S
-  config.input.crop_padding = 0
-  config.input.random_flip = True
-  config.input.eval_crop = 'center'
   config.input.eval_resize = JITTER_Q if jitter else FIXED_Q
 
   # Model.
   config.model.name = model_name
   config.model.dropout_rate = 0.5
 
-  # Optimizer.
-  config.batch_size = 256
-  config.optimizer = 'sgd'
-  config.learning_rate = base_lr * config.batch_size / 256
-  config.momentum = 0.9
-  config.nesterov = False
-  config.weight_decay = 1e-4 if batch_norm else 5e-4
-  # The paper's L2 penalty on the weights, as in the AlexNet recipe it follows;
-  # torchvision's reference decays every parameter.
-  config.weight_decay_mask = 'all' if batch_norm else 'kernels'
+  # Optimizer and schedule.
+  if batch_norm:  # torchvision: --lr 0.1 --lr-step-size 30 --lr-gamma 0.1
+    recipes.torchvision_imagenet_recipe(config)
+  else:  # section 3.1, AlexNet's; three drops, at fixed points instead of plateaus
+    recipes.krizhevsky_recipe(config, batch_size=256, num_epochs=74.0)
 
-  # Schedule.
-  config.num_epochs = 90.0 if batch_norm else 74.0
-  config.warmup_epochs = 0.0
-  config.lr_schedule = 'step'
-  config.lr_decay = 0.1
-  if batch_norm:  # torchvision: --lr-step-size 30 --lr-gamma 0.1
-    config.lr_boundaries_epochs = (30.0, 60.0)
-  else:  # three drops, at fixed points instead of the paper's plateaus
-    config.lr_boundaries_epochs = tuple(config.num_epochs * i / 4 for i in (1, 2, 3))
-
-  # Eval.
+  # Eval and runtime.
   config.eval_batch_size = 256
-  config.eval_every_steps = -1  # once per epoch
-
-  # Runtime.
-  config.seed = 0
-  config.half_precision = False
   config.log_every_steps = 100
-  config.checkpoint_every_steps = -1
 
-  if 'smoke' in modifiers:
+  if 'smoke' in parsed:
     default.shrink_for_smoke_test(config, image_size=48)
-    config.input.shorter_side_range = (55, 110) if jitter else (55, 55)  # 48 * S / 224
-    config.input.eval_resize = 55
   return config

@@ -16,20 +16,20 @@ convolution up-sampling; 3 channels in.
 Recipe (ours; there is no paper for U-Net on the pets): Adam (betas 0.9, 0.999, eps
 1e-8), learning rate 1e-3 with a cosine decay, batch 32, 40 epochs; random scales
 0.75-1.25, shifts of up to 16 pixels and horizontal flips, applied alike to the image
-and its trimap.
+and its trimap. Rule: the learning rate is the same at any batch, the schedule in
+epochs.
+
+Config string `[smoke]`: batch 8 and 4 steps on a slice of the data.
 """
 
 import ml_collections
 
-from configs import default
-
-TRAIN_IMAGES = 3680
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from configs import config_string, default, recipes
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """Returns the config."""
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the config; `arg` is '' or 'smoke'."""
+  parsed = config_string.parse(arg, 'pets_unet.py')
   config = default.get_config()
   config.task = 'segmentation'
 
@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.num_classes = 2  # background, pet (the border is ignored)
   config.input.image_size = 128
   config.input.channels = 3
-  config.input.mean, config.input.std = IMAGENET_MEAN, IMAGENET_STD
+  recipes.normalize(config, 'imagenet2012')
   config.input.scale_range = (0.75, 1.25)
   config.input.crop_padding = 16
   config.input.random_flip = True
@@ -62,9 +62,12 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Eval.
   config.eval_batch_size = 64
-  config.eval_every_steps = 5 * (TRAIN_IMAGES // config.batch_size)  # every 5 epochs
+  config.eval_every_epochs = 5.0
   config.best_metric = 'mean_iou'
 
   # Runtime.
   config.log_every_steps = 50
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

@@ -5,10 +5,11 @@ Model (models/u2net.py): six encoder and five decoder stages of residual U-block
 (RSU-7 .. RSU-4, and RSU-4F with dilations instead of pooling), six side outputs and
 their 1x1 fusion; each side output is up-sampled (bilinear) to the input size.
 
-Config string `VARIANT`:
+Config string `VARIANT[,smoke]`:
   full   `u2net`, 44,009,869 parameters (the paper: 176.3 MB).
   small  `u2netp` (U^2-Net-dagger), every stage 16 mid and 64 out channels: 1,131,181
          parameters (4.7 MB).
+  smoke  batch 8 and 4 steps on a slice of the data.
 
   python main.py --config=configs/saliency_u2net.py:small --workdir=/tmp/u2netp
 
@@ -23,25 +24,20 @@ the binary cross-entropies of the six side outputs and of the fused output, all 
 weight decay 0; batch 12; 600k iterations, without a validation set. The paper resizes
 each image to 320x320, flips it at random and crops 288x288 at random; the scenes are
 used at their size with random shifts and horizontal flips, and are trained for 20
-epochs (our choice).
+epochs (our choice). Rule: the learning rate is the same at any batch, the schedule in
+epochs.
 """
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 VARIANTS = {'full': 'u2net', 'small': 'u2netp'}
-TRAIN_SCENES = 12_000
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Returns the config of VARIANT `arg` ('full' when empty)."""
-  variant = arg or 'full'
-  if variant not in VARIANTS:
-    raise UserError(
-      f"bad config string '{arg}' for saliency_u2net.py: use one of {', '.join(VARIANTS)}"
-    )
+  """Returns the config of `arg` = VARIANT[,smoke] ('full' when empty)."""
+  parsed = config_string.parse(arg, 'saliency_u2net.py', variants=tuple(VARIANTS), default='full')
   config = default.get_config()
   config.task = 'saliency'
 
@@ -50,13 +46,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.dataset.num_classes = 1
   config.input.image_size = 48
   config.input.channels = 3  # the paper's RGB input; grey scenes repeat their channel
-  config.input.mean = (0.078,)  # of the train scenes
-  config.input.std = (0.210,)
+  recipes.normalize(config, 'digit_scenes')
   config.input.crop_padding = 4
   config.input.random_flip = True
 
   # Model.
-  config.model.name = VARIANTS[variant]
+  config.model.name = VARIANTS[parsed.variant]
   config.aux_loss_weight = 1.0  # every side output weighs as much as the fusion
 
   # Optimizer: Adam (adamw with no decay).
@@ -73,9 +68,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Eval.
   config.eval_batch_size = 100
-  config.eval_every_steps = TRAIN_SCENES // config.batch_size * 2  # every 2 epochs
+  config.eval_every_epochs = 2.0
   config.best_metric = 'max_f'
 
   # Runtime.
   config.log_every_steps = 100
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

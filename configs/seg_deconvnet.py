@@ -7,13 +7,14 @@ each 2x2 max pooling recording its switches; fc6 and fc7 as 7x7 and 1x1 convolut
 unpoolings that put each value back at its switch; a 1x1 classifier. PASCAL VOC's 21
 classes: 251,805,653 parameters (37.7 GMACs at 224x224).
 
-Config string `VARIANT`:
+Config string `VARIANT[,smoke]`:
   voc     the paper's set-up: PASCAL VOC 2012 (with the extra annotations of Hariharan
           et al.), 3 channels, 21 classes, 224x224. TFDS has no VOC segmentation
           masks, so this variant is for `--mode=summary`, or for a TFDS builder of VOC
           masks named with --config.dataset.name.
   scenes  the same network and recipe on the digit scenes (11 classes, 1 channel)
           resized to 224x224: it runs anywhere.
+  smoke   batch 8 and 4 steps on a slice of the data.
 
   python main.py --config=configs/seg_deconvnet.py --mode=summary
   python main.py --config=configs/seg_deconvnet.py:scenes --workdir=/tmp/deconvnet
@@ -28,41 +29,35 @@ BatchNorm after every convolution and deconvolution. Training examples are 250x2
 from which 224x224 crops are taken at random, with optional horizontal flips: here each
 image is resized to 224x224 and scaled by 250/224 before the random 224x224 crop. The
 paper trains in two stages (first on object-centred crops, then on harder examples);
-this config is one stage on whole images, with a constant learning rate.
+this config is one stage on whole images, with a constant learning rate for 50 epochs.
+Rule: the learning rate is the same at any batch, the schedule in epochs.
 """
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 VARIANTS = ('voc', 'scenes')
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Returns the config of VARIANT `arg` ('voc' when empty)."""
-  variant = arg or 'voc'
-  if variant not in VARIANTS:
-    raise UserError(
-      f"bad config string '{arg}' for seg_deconvnet.py: use one of {', '.join(VARIANTS)}"
-    )
+  """Returns the config of `arg` = VARIANT[,smoke] ('voc' when empty)."""
+  parsed = config_string.parse(arg, 'seg_deconvnet.py', variants=VARIANTS, default='voc')
   config = default.get_config()
   config.task = 'segmentation'
 
   # Data.
-  if variant == 'voc':
+  if parsed.variant == 'voc':
     config.dataset.name = 'voc/2012'  # needs a builder with segmentation masks
     config.dataset.eval_split = 'validation'
     config.dataset.num_classes = 21  # background and 20 object classes
     config.input.channels = 3
-    config.input.mean, config.input.std = IMAGENET_MEAN, IMAGENET_STD
+    recipes.normalize(config, 'imagenet2012')
   else:
     config.dataset.name = 'digit_scenes'
     config.dataset.num_classes = 11
     config.input.channels = 1
-    config.input.mean, config.input.std = (0.078,), (0.210,)  # train scenes
+    recipes.normalize(config, 'digit_scenes')
   config.input.image_size = 224
   config.input.scale_range = (250 / 224, 250 / 224)  # 250x250, then a random 224 crop
   config.input.random_flip = True
@@ -90,4 +85,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Runtime.
   config.log_every_steps = 50
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

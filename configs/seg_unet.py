@@ -1,7 +1,7 @@
 """U-Net (Ronneberger, Fischer and Brox 2015, arXiv 1505.04597), as published and with
 same padding, segmenting the digit scenes.
 
-Config string `VARIANT`:
+Config string `VARIANT[,smoke]`:
   original  the paper's network (Fig. 1, models/unet.py `unet`): valid 3x3
             convolutions, 2x2 up-convolutions, crop-and-concatenate; a 572x572 tile
             gives a 388x388 map; 1 input channel, 2 classes: 31,030,658 parameters
@@ -9,6 +9,7 @@ Config string `VARIANT`:
   same      same-padded convolutions with BatchNorm (milesial/Pytorch-UNet; output
             size = input size; `unet_same`, base width 64, four poolings, transposed-
             convolution up-sampling) on the 48x48 scenes with their 11 classes.
+  smoke     batch 8 and 4 steps on a slice of the data.
 
   python main.py --config=configs/seg_unet.py:original --mode=summary
   python main.py --config=configs/seg_unet.py:same --workdir=/tmp/seg_unet_same
@@ -20,7 +21,8 @@ Gaussian with standard deviation sqrt(2 / N), N the incoming nodes of a neuron (
 model's initialisers). Overlap-tile input: the 388x388 output tile sees a 572x572 input
 whose border (92 pixels a side) is the image mirrored (Fig. 2) here: `pad_to` 572 with
 `pad_mode` 'reflect'. The paper's learning rate and schedule are not stated: 1e-3,
-constant, is our choice; so is the number of steps.
+constant, is our choice; so is the number of steps, 20,000. Rule: the same 20,000 steps
+and learning rate at any batch.
 
 Differences from the paper: its data are EM stacks (ISBI 2012) with elastic
 deformations; here the scenes (input_pipeline/scenes.py) are resized to 388x388 (labels
@@ -31,25 +33,22 @@ that separates touching cells is not used.
 
 import ml_collections
 
-from configs import default
-from train_lib.errors import UserError
+from configs import config_string, default, recipes
 
 VARIANTS = ('original', 'same')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Returns the config of VARIANT `arg` ('original' when empty)."""
-  variant = arg or 'original'
-  if variant not in VARIANTS:
-    raise UserError(f"bad config string '{arg}' for seg_unet.py: use one of {', '.join(VARIANTS)}")
+  """Returns the config of `arg` = VARIANT[,smoke] ('original' when empty)."""
+  parsed = config_string.parse(arg, 'seg_unet.py', variants=VARIANTS, default='original')
+  variant = parsed.variant
   config = default.get_config()
   config.task = 'segmentation'
 
   # Data: the scenes of digits, one channel.
   config.dataset.name = 'digit_scenes'
   config.input.channels = 1
-  config.input.mean = (0.078,)  # of the train scenes
-  config.input.std = (0.210,)
+  recipes.normalize(config, 'digit_scenes')
   config.input.random_flip = True
   if variant == 'original':
     config.dataset.binary_mask = True  # two classes: background, foreground
@@ -93,4 +92,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Runtime.
   config.log_every_steps = 200
   config.checkpoint_every_steps = 2_000
+
+  if 'smoke' in parsed:
+    default.shrink_for_smoke_test(config)
   return config

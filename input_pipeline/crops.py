@@ -19,6 +19,8 @@ device normalizes them (input_pipeline/preprocess.py).
 
 import tensorflow as tf
 
+from input_pipeline import windows
+
 
 def decode(encoded, channels: int, jpeg: bool):
   """Decodes a whole image to uint8 (h, w, channels)."""
@@ -145,9 +147,7 @@ def _crop(image, y, x, size):
 
 def _center_offsets(image, size):
   shape = tf.shape(image)[:2]
-  # torchvision's CenterCrop: int(round((h - size) / 2)).
-  half = lambda d: tf.cast(tf.round(tf.cast(d - size, tf.float32) / 2), tf.int32)  # noqa: E731
-  return half(shape[0]), half(shape[1])
+  return windows.center_window(shape[0], shape[1], size, size)
 
 
 def center_crop(encoded, size: int, resize: int, channels: int = 3, jpeg: bool = True):

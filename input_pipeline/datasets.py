@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from input_pipeline import digits, idx, scenes  # noqa: E402
-from train_lib.errors import UserError  # noqa: E402
+from input_pipeline.errors import DataError  # noqa: E402
 
 # TensorFlow only reads data here: it must never take an accelerator from JAX.
 tf.config.set_visible_devices([], 'GPU')
@@ -50,7 +50,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
     The prepared TFDS builder.
 
   Raises:
-    UserError: unknown name, or a catalog dataset that is not prepared and may not be
+    DataError: unknown name, or a catalog dataset that is not prepared and may not be
       downloaded.
   """
   name, data_dir = dataset_config.name, dataset_config.data_dir
@@ -62,7 +62,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
-    raise UserError(
+    raise DataError(
       f"unknown dataset '{name}'; ours: {', '.join(sorted(OUR_BUILDERS))}, or any "
       'TFDS catalog name (mnist, cifar10, ...); set --config.dataset.name'
     ) from None
@@ -71,7 +71,7 @@ def get_builder(dataset_config: ml_collections.ConfigDict) -> tfds.core.DatasetB
       _prepare_from_manual_dir(builder, dataset_config.manual_dir)
       return builder
     if not dataset_config.download:
-      raise UserError(
+      raise DataError(
         f"dataset '{name}' is not prepared in {builder.data_dir}; prepare it with "
         f'`tfds build {name} --data_dir=...` on a machine with network, or set '
         '--config.dataset.download=True (or --config.dataset.data_dir to where it is)'
@@ -112,14 +112,14 @@ def _prepare_from_manual_dir(builder, manual_dir: str) -> None:
     f'or run `tfds build {name} --manual_dir=DIR --data_dir=...` first'
   )
   if not manual_dir:
-    raise UserError(
+    raise DataError(
       f"dataset '{name}' is not prepared in {builder.data_dir} and is "
       f'built from archives one downloads by hand: {how}'
     )
   missing = [f for f in files if not tf.io.gfile.exists(os.path.join(manual_dir, f))]
   if not tf.io.gfile.isdir(manual_dir) or missing:
     absent = ', '.join(missing) if tf.io.gfile.isdir(manual_dir) else 'the directory'
-    raise UserError(f'{absent} not found in --config.dataset.manual_dir={manual_dir}; {how}')
+    raise DataError(f'{absent} not found in --config.dataset.manual_dir={manual_dir}; {how}')
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
 
 
@@ -136,45 +136,86 @@ def _is_prepared(builder) -> bool:
 
 
 def num_examples(builder, split: str) -> int:
-  """Number of examples of `split` (raises UserError for an unknown split)."""
+  """Number of examples of `split` (raises DataError for an unknown split)."""
   try:
     return builder.info.splits[split].num_examples
   except (KeyError, ValueError):
-    raise UserError(
+    raise DataError(
       f"dataset '{builder.name}' has no split '{split}'; it has {', '.join(builder.info.splits)}"
     ) from None
 
 
-def load_arrays(builder, split: str) -> dict[str, np.ndarray]:
-  """Reads a whole split into memory as {'image': uint8 NHWC, 'label': int32}."""
+def fixed_size(builder) -> bool:
+  """Whether every image of the dataset has the same (stored) shape."""
+  return None not in builder.info.features['image'].shape
+
+
+class _Subset(tfds.decode.PartialDecoding):
+  """TFDS's partial decoding of some top-level features (the others are not even
+  parsed), without its check that each one matches itself: that check reads the
+  deprecated `FeatureConnector.dtype`, a warning at every start-up."""
+
+  def __init__(self, keys: tuple[str, ...], decoders: dict | None = None):
+    super().__init__(dict.fromkeys(keys, True), decoders)
+    self.keys = keys
+
+  def extract_features(self, features):
+    return tfds.features.FeaturesDict({key: features[key] for key in self.keys})
+
+
+def read(builder, split: str, keys: tuple[str, ...], encoded: tuple[str, ...] = ()):
+  """The examples of `split` in file order, each a dict of the features `keys` only.
+
+  Args:
+    builder: the prepared dataset.
+    split: a split or a slice of one.
+    keys: the top-level features to read.
+    encoded: those of `keys` to leave undecoded (`tfds.decode.SkipDecoding`).
+
+  Returns:
+    A tf.data.Dataset.
+
+  Raises:
+    DataError: an unknown split.
+  """
   num_examples(builder, split)
-  ds = builder.as_dataset(
+  return builder.as_dataset(
     split=split,
     shuffle_files=False,
-    decoders=tfds.decode.PartialDecoding({'image': True, 'label': True}),
+    decoders=_Subset(keys, {key: tfds.decode.SkipDecoding() for key in encoded}),
     read_config=tfds.ReadConfig(try_autocache=False),
   )
-  data = tfds.as_numpy(ds.batch(4096).prefetch(1))
-  chunks = list(data)
+
+
+def load_arrays(builder, split: str) -> dict[str, np.ndarray]:
+  """Reads a whole split into memory as {'image': uint8 NHWC, 'label': int32}."""
+  chunks = list(tfds.as_numpy(read(builder, split, ('image', 'label')).batch(4096).prefetch(1)))
   return {
     'image': np.concatenate([c['image'] for c in chunks]),
     'label': np.concatenate([c['label'] for c in chunks]).astype(np.int32),
   }
 
 
-def check_features(builder, config: ml_collections.ConfigDict) -> None:
-  """Raises UserError unless the config's classes and channels match the dataset."""
-  classes = builder.info.features['label'].num_classes
-  if config.dataset.num_classes != classes:
-    raise UserError(
-      f"dataset '{builder.name}' has {classes} classes but "
-      f'dataset.num_classes={config.dataset.num_classes}; set '
-      f'--config.dataset.num_classes={classes}'
+def check_features(builder, config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """Checks that the dataset has a class label per image and the config's channels.
+
+  Returns:
+    The names of the classes 0, 1, ... (their number is the dataset's).
+
+  Raises:
+    DataError: no class labels, or images of other channels than `input.channels`.
+  """
+  features = builder.info.features
+  if 'label' not in features or not isinstance(features['label'], tfds.features.ClassLabel):
+    raise DataError(
+      f"dataset '{builder.name}' has no class label per image; set --config.dataset.name "
+      'to one that has (digits, mnist, cifar10, ...)'
     )
-  channels = builder.info.features['image'].shape[-1]
+  channels = features['image'].shape[-1]
   if config.input.channels != channels:
-    raise UserError(
+    raise DataError(
       f"dataset '{builder.name}' has {channels}-channel images but "
       f'input.channels={config.input.channels}; set '
       f'--config.input.channels={channels}'
     )
+  return tuple(features['label'].names)

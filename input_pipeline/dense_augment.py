@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from input_pipeline import preprocess
+
 
 def resize(images, labels, input_config: ml_collections.ConfigDict):
   """uint8 images NHWC -> float [0, 1] and labels NHW, both at `image_size` (if set).
@@ -36,16 +38,7 @@ def finish(x, input_config: ml_collections.ConfigDict, dtype=jnp.float32):
   `pad_mode` 'reflect' mirrors the image into the padding (U-Net's overlap-tile input,
   Ronneberger et al. 2015, Fig. 2); 'constant' pads with black.
   """
-  if input_config.pad_to:
-    dh, dw = input_config.pad_to - x.shape[1], input_config.pad_to - x.shape[2]
-    x = jnp.pad(
-      x,
-      ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)),
-      mode=input_config.pad_mode,
-    )
-  mean = jnp.asarray(input_config.mean, jnp.float32)
-  std = jnp.asarray(input_config.std, jnp.float32)
-  return ((x - mean) / std).astype(dtype)
+  return preprocess.pad_and_normalize(x, input_config, dtype, input_config.pad_mode)
 
 
 def _window(rng, scale, pad, size):
@@ -67,10 +60,11 @@ def _sampling_matrix(src, size: int, nearest: bool):
   row that falls wholly outside is zero.
   """
   if nearest:
-    return jax.nn.one_hot(jnp.round(src), size)
+    return jax.nn.one_hot(jnp.round(src).astype(jnp.int32), size)
   lo = jnp.floor(src)
   frac = (src - lo)[:, None]
-  return jax.nn.one_hot(lo, size) * (1 - frac) + jax.nn.one_hot(lo + 1, size) * frac
+  tap = lo.astype(jnp.int32)
+  return jax.nn.one_hot(tap, size) * (1 - frac) + jax.nn.one_hot(tap + 1, size) * frac
 
 
 def augment(x, labels, rng, input_config: ml_collections.ConfigDict, ignore_label: int):

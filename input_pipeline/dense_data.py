@@ -1,6 +1,6 @@
 """Splits of dense-prediction datasets as arrays: images and per-pixel label maps.
 
-A dataset for segmentation or saliency has the features `image` and
+A dataset with labels per pixel has the features `image` and
 `segmentation_mask` (uint8, HxWx1), as TFDS's `oxford_iiit_pet` and our scenes
 (input_pipeline/scenes.py). Its mask values become labels 0..C-1 through the dataset's
 entry in `MASKS` (identity for ours), with `config.ignore_label` for pixels that count
@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from input_pipeline import datasets
-from train_lib.errors import UserError
+from input_pipeline.errors import DataError
 
 IGNORE = -1  # in a `Masks.values` table: the config's ignore label
 PAD_MODES = ('constant', 'reflect', 'symmetric', 'edge')  # jnp.pad's, for input.pad_to
@@ -47,56 +47,51 @@ def class_names(builder, binary: bool = False) -> tuple[str, ...]:
     return MASKS[builder.name].class_names
   names = getattr(builder, 'CLASS_NAMES', ())
   if not names:
-    raise UserError(
-      f"dataset '{builder.name}' has no known segmentation classes; use "
-      "a scenes dataset (digit_scenes, ...) or 'oxford_iiit_pet'"
+    raise DataError(
+      f"dataset '{builder.name}' has no known mask classes; use a scenes dataset "
+      "(digit_scenes, ...) or 'oxford_iiit_pet' (--config.dataset.name)"
     )
   return names
 
 
 def check_features(builder, config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """Checks the dataset against a dense task's config; returns the class names.
+  """Checks the dataset and the input options against reading it with its masks.
+
+  Returns:
+    The names of the labels 0..C-1 (`class_names`).
 
   Raises:
-    UserError: the dataset has no masks, or the classes or channels don't match.
+    DataError: the dataset has no masks or no known classes, images of other channels
+      than `input.channels`, or an input option out of range.
   """
   features = builder.info.features
   if 'segmentation_mask' not in features:
-    raise UserError(
-      f"dataset '{builder.name}' has no segmentation_mask feature, so it "
-      f"cannot train task '{config.task}'; use digit_scenes, "
-      'fashion_mnist_scenes or oxford_iiit_pet (--config.dataset.name)'
+    raise DataError(
+      f"dataset '{builder.name}' has no segmentation_mask feature, so it has no labels "
+      'per pixel; use digit_scenes, fashion_mnist_scenes or oxford_iiit_pet '
+      '(--config.dataset.name)'
     )
   names = class_names(builder, config.dataset.binary_mask)
-  want = len(names) if config.task == 'segmentation' else 1
-  if config.dataset.num_classes != want:
-    what = f'{len(names)} classes' if want > 1 else 'one output (foreground)'
-    raise UserError(
-      f"task '{config.task}' on dataset '{builder.name}' has {what} but "
-      f'dataset.num_classes={config.dataset.num_classes}; set '
-      f'--config.dataset.num_classes={want}'
-    )
   channels = features['image'].shape[-1]
   if config.input.channels != channels and channels != 1:  # grey feeds any model
-    raise UserError(
+    raise DataError(
       f"dataset '{builder.name}' has {channels}-channel images but "
       f'input.channels={config.input.channels}; set '
       f'--config.input.channels={channels}'
     )
   if config.input.pad_mode not in PAD_MODES:
-    raise UserError(
+    raise DataError(
       f"unknown input.pad_mode '{config.input.pad_mode}'; valid: "
       f'{", ".join(PAD_MODES)} (set --config.input.pad_mode)'
     )
   lo, hi = config.input.scale_range
   if not 0 < lo <= hi:
-    raise UserError(
+    raise DataError(
       f'input.scale_range={tuple(config.input.scale_range)} must be '
       '(min, max) with 0 < min <= max; set --config.input.scale_range'
     )
-  fixed = None not in features['image'].shape
-  if not fixed and not config.input.image_size:
-    raise UserError(
+  if not datasets.fixed_size(builder) and not config.input.image_size:
+    raise DataError(
       f"dataset '{builder.name}' has images of varying sizes; set "
       '--config.input.image_size to resize them'
     )
@@ -115,9 +110,8 @@ def _lookup_table(builder, ignore_label: int) -> np.ndarray | None:
 
 def load_arrays(builder, split: str, config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   """Reads a split into memory as {'image': uint8 NHWC, 'label': uint8 NHW}."""
-  datasets.num_examples(builder, split)
   size = config.input.image_size
-  fixed = None not in builder.info.features['image'].shape
+  fixed = datasets.fixed_size(builder)
 
   def example(ex):
     image, mask = ex['image'], ex['segmentation_mask']
@@ -126,9 +120,7 @@ def load_arrays(builder, split: str, config: ml_collections.ConfigDict) -> dict[
       mask = tf.image.resize(mask, (size, size), method='nearest')
     return {'image': image, 'label': mask[..., 0]}
 
-  ds = builder.as_dataset(
-    split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False)
-  )
+  ds = datasets.read(builder, split, ('image', 'segmentation_mask'))
   ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
   chunks = list(tfds.as_numpy(ds.batch(1024).prefetch(1)))
   data = {k: np.concatenate([c[k] for c in chunks]) for k in ('image', 'label')}

@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from train_lib.errors import UserError
+from input_pipeline.errors import DataError
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_APT = 'apt-get install dataset-fashion-mnist'
@@ -64,12 +64,12 @@ def find_file(directory: str, name: str, how_to_get: str) -> str:
   """Returns `directory/name.gz`, or `directory/name` if only that one exists.
 
   Raises:
-    UserError: neither exists; the message names the file and ends with `how_to_get`.
+    DataError: neither exists; the message names the file and ends with `how_to_get`.
   """
   for path in (os.path.join(directory, name + '.gz'), os.path.join(directory, name)):
     if os.path.isfile(path):
       return path
-  raise UserError(
+  raise DataError(
     _message(
       f'IDX file {os.path.join(directory, name)}.gz not found (nor uncompressed)', how_to_get
     )
@@ -88,10 +88,10 @@ def read_idx(path: str, ndim: int, how_to_get: str = '') -> np.ndarray:
     The array, of the shape the header gives.
 
   Raises:
-    UserError: the file is unreadable, has a wrong magic number, or is truncated or
+    DataError: the file is unreadable, has a wrong magic number, or is truncated or
       longer than its header says; the message names the file.
   """
-  fail = lambda what: UserError(_message(f'IDX file {path} {what}', how_to_get))  # noqa: E731
+  fail = lambda what: DataError(_message(f'IDX file {path} {what}', how_to_get))  # noqa: E731
   try:
     if path.endswith('.gz'):
       with gzip.open(path, 'rb') as f:
@@ -134,7 +134,7 @@ def read_split(
   """Reads one split's images (N, 28, 28, 1) uint8 and labels (N,) uint8, checked.
 
   Raises:
-    UserError: a file is missing or bad, or the two files do not fit each other.
+    DataError: a file is missing or bad, or the two files do not fit each other.
   """
   images_name, labels_name = FILES[split]
   images_path = find_file(directory, images_name, how_to_get)
@@ -142,7 +142,7 @@ def read_split(
   images = read_idx(images_path, 3, how_to_get)
   labels = read_idx(labels_path, 1, how_to_get)
   if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-    raise UserError(
+    raise DataError(
       _message(
         f'IDX file {images_path} holds {images.shape[1]}x'
         f'{images.shape[2]} images, not {IMAGE_SIZE}x{IMAGE_SIZE}',
@@ -150,7 +150,7 @@ def read_split(
       )
     )
   if len(images) != len(labels):
-    raise UserError(
+    raise DataError(
       _message(
         f'IDX files {images_path} and {labels_path} hold '
         f'{len(images)} images but {len(labels)} labels',
@@ -158,7 +158,7 @@ def read_split(
       )
     )
   if len(labels) and labels.max() >= num_classes:
-    raise UserError(
+    raise DataError(
       _message(
         f'IDX file {labels_path} has label {labels.max()}, not in 0..{num_classes - 1}', how_to_get
       )
@@ -227,7 +227,7 @@ class IdxImageClassification(tfds.core.GeneratorBasedBuilder, skip_registration=
       directory = os.fspath(dl_manager.manual_dir)
     except AssertionError as e:  # TFDS: the manual directory is missing or empty.
       reason = str(e).split('. ')[0].replace('Manual directory', 'the directory')
-      raise UserError(f'no IDX files: {reason}; {self.HOW_TO_GET}') from None
+      raise DataError(f'no IDX files: {reason}; {self.HOW_TO_GET}') from None
     # Read every file before writing anything, so a bad one fails at once.
     splits = {split: read_split(directory, split, self.HOW_TO_GET) for split in FILES}
     return {split: self._generate_examples(*arrays) for split, arrays in splits.items()}

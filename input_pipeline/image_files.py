@@ -3,14 +3,15 @@
 `Resize(s)` + `CenterCrop(c)` as torchvision applies them to PIL images: the shorter
 side becomes s and the longer int(s * long / short), by PIL's bilinear filter (which
 antialiases when it shrinks, as torchvision's `antialias=True`); the crop's offset is
-int(round((size - c) / 2)). The result is what `ToTensor` then sees, before
-normalisation, which input_pipeline/preprocess.py does on the device.
+int(round((size - c) / 2)) (input_pipeline/windows.py). The result is what `ToTensor`
+then sees, before normalisation, which input_pipeline/preprocess.py does on the device.
 """
 
 import numpy as np
 from PIL import Image
 
-from train_lib.errors import UserError
+from input_pipeline import windows
+from input_pipeline.errors import DataError
 
 
 def resize_shorter(img: Image.Image, size: int) -> Image.Image:
@@ -27,7 +28,7 @@ def resize_shorter(img: Image.Image, size: int) -> Image.Image:
 def center_crop(img: Image.Image, height: int, width: int) -> Image.Image:
   """The central height x width window (torchvision's `CenterCrop`, image >= crop)."""
   w, h = img.size
-  top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+  top, left = windows.center_window(h, w, height, width)
   return img.crop((left, top, left + width, top + height))
 
 
@@ -43,25 +44,25 @@ def load_images(
     crop: (height, width) of the central window to take (None: all of it).
 
   Raises:
-    UserError: a file PIL cannot read, a crop larger than the image, or images of
+    DataError: a file PIL cannot read, a crop larger than the image, or images of
       different sizes.
   """
   if channels not in (1, 3):
-    raise UserError(f'input.channels={channels}: image files give 1 or 3 channels')
+    raise DataError(f'input.channels={channels}: image files give 1 or 3 channels')
   arrays = []
   for f in files:
     try:
       with Image.open(f) as img:
         img = img.convert('RGB' if channels == 3 else 'L')
     except (OSError, ValueError) as e:
-      raise UserError(
+      raise DataError(
         f'cannot read the image {f} ({e}); give image files in --config.predict.images'
       ) from None
     if resize:
       img = resize_shorter(img, resize)
     if crop:
       if img.size[1] < crop[0] or img.size[0] < crop[1]:
-        raise UserError(
+        raise DataError(
           f'{f}: {img.size[1]}x{img.size[0]} after resizing is smaller '
           f'than the {crop[0]}x{crop[1]} crop; raise --config.input.'
           'eval_resize to at least input.image_size'
@@ -71,7 +72,7 @@ def load_images(
     arrays.append(a[..., None] if a.ndim == 2 else a)
   shapes = {a.shape for a in arrays}
   if len(shapes) > 1:
-    raise UserError(
+    raise DataError(
       f'the images have different sizes {sorted(shapes)}; set '
       "--config.input.eval_crop='center' to resize and crop them alike"
     )

@@ -22,9 +22,17 @@ def normalize(images, input_config: ml_collections.ConfigDict, dtype=jnp.float32
     x = jax.image.resize(
       x, (x.shape[0], size, width, x.shape[3]), method=input_config.resize_method, antialias=False
     )
+  return pad_and_normalize(x, input_config, dtype)
+
+
+def pad_and_normalize(x, input_config: ml_collections.ConfigDict, dtype, pad_mode='constant'):
+  """[0, 1] float NHWC -> padded (centred) to `pad_to` where set, normalized, in `dtype`.
+
+  `pad_mode` is jnp.pad's: 'constant' pads with black.
+  """
   if input_config.pad_to:
     dh, dw = input_config.pad_to - x.shape[1], input_config.pad_to - x.shape[2]
-    x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)))
+    x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)), pad_mode)
   mean = jnp.asarray(input_config.mean, jnp.float32)
   std = jnp.asarray(input_config.std, jnp.float32)
   return ((x - mean) / std).astype(dtype)

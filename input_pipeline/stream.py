@@ -31,13 +31,6 @@ _MB = 2**20
 BLOCK, MAX_BLOCKS = 1024, 256
 
 
-def _decoders():
-  """Only the image (left encoded) and the label are read."""
-  return tfds.decode.PartialDecoding(
-    {'image': True, 'label': True}, decoders={'image': tfds.decode.SkipDecoding()}
-  )
-
-
 def _image_format(builder) -> tuple[int, bool]:
   """(channels, whether the images are stored as JPEG)."""
   feature = builder.info.features['image']
@@ -60,14 +53,9 @@ def _options(input_config: ml_collections.ConfigDict) -> tf.data.Options:
 
 
 def _read(builder, split, cache: bool) -> tf.data.Dataset:
-  """The records of `split` in file order, kept in memory after the first pass if
-  `cache`."""
-  ds = builder.as_dataset(
-    split=split,
-    decoders=_decoders(),
-    shuffle_files=False,
-    read_config=tfds.ReadConfig(try_autocache=False),
-  )
+  """The records of `split` in file order (the image left encoded, and the label), kept
+  in memory after the first pass if `cache`."""
+  ds = datasets.read(builder, split, ('image', 'label'), encoded=('image',))
   return ds.cache() if cache else ds
 
 

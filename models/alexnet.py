@@ -23,68 +23,15 @@ converter must permute fc6's input dimension.
 """
 
 import functools
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 from models.conv import Conv
+from models.initializers import torch_bias_init, torch_kernel_init
 from models.layers import local_response_norm
-from models.pooling import max_pool
-
-
-def _pool_matrix(in_size: int, out_size: int) -> np.ndarray:
-  """The (out, in) averaging matrix of `torch.nn.AdaptiveAvgPool1d`."""
-  m = np.zeros((out_size, in_size), np.float32)
-  for i in range(out_size):
-    start = (i * in_size) // out_size
-    end = -(-((i + 1) * in_size) // out_size)  # ceil division
-    m[i, start:end] = 1.0 / (end - start)
-  return m
-
-
-def adaptive_avg_pool(x, output_size: int | Sequence[int]):
-  """Average pooling to a fixed spatial size, as `torch.nn.AdaptiveAvgPool2d`.
-
-  Output cell i along an axis of input size n and output size m averages the inputs
-  floor(i * n / m) .. ceil((i + 1) * n / m) - 1; windows may overlap, and a smaller
-  input is replicated (1x1 -> 7x7 copies the single value).
-
-  Args:
-    x: NHWC array.
-    output_size: (height, width) of the result, or one int for both.
-
-  Returns:
-    An array of shape (N, height, width, C) and the dtype of `x`.
-  """
-  oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-  n, h, w, c = x.shape
-  if (h, w) == (oh, ow):
-    return x
-  if h % oh == 0 and w % ow == 0:  # equal, non-overlapping windows
-    return x.reshape(n, oh, h // oh, ow, w // ow, c).mean(axis=(2, 4))
-  # Weights like 1/3 are inexact in bfloat16, so average in float32.
-  ph, pw = jnp.asarray(_pool_matrix(h, oh)), jnp.asarray(_pool_matrix(w, ow))
-  y = jnp.einsum('ih,nhwc,jw->nijc', ph, x.astype(jnp.float32), pw)
-  return y.astype(x.dtype)
-
-
-def torch_default_kernel_init():
-  """PyTorch's default conv/linear weight init: uniform in +-1/sqrt(fan_in)."""
-  return nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
-
-
-def torch_default_bias_init(fan_in: int):
-  """PyTorch's default bias init: uniform in +-1/sqrt(fan_in)."""
-  bound = 1.0 / math.sqrt(fan_in)
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return init
+from models.pooling import adaptive_avg_pool, max_pool
 
 
 class AlexNet(nn.Module):
@@ -105,8 +52,8 @@ class AlexNet(nn.Module):
         (kernel, kernel),
         (stride, stride),
         padding=padding,
-        kernel_init=torch_default_kernel_init(),
-        bias_init=torch_default_bias_init(fan_in),
+        kernel_init=torch_kernel_init,
+        bias_init=torch_bias_init(fan_in),
         dtype=self.dtype,
         param_dtype=self.param_dtype,
         name=name,
@@ -115,8 +62,8 @@ class AlexNet(nn.Module):
     def dense(x, features, name):
       return nn.Dense(
         features,
-        kernel_init=torch_default_kernel_init(),
-        bias_init=torch_default_bias_init(x.shape[-1]),
+        kernel_init=torch_kernel_init,
+        bias_init=torch_bias_init(x.shape[-1]),
         dtype=self.dtype,
         param_dtype=self.param_dtype,
         name=name,

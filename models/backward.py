@@ -1,8 +1,9 @@
 """Which backward passes the layers use: XLA's own, or ones written for XLA:CPU.
 
 Layers with a choice (`models.conv.Conv`, `models.pooling.max_pool`) read it while the
-train step is traced; whoever traces the step picks it per platform
-(train_lib/system.py), never a model. Every trace outside `use(...)` gets 'xla'.
+train step is traced; whoever traces the step picks it per platform (the training
+library, from `config.system.backward`), never a model. Every trace outside `use(...)`
+gets 'xla'.
 
 - 'xla': JAX's own differentiation, what GPUs and TPUs want.
 - 'cpu': the same gradients computed in ways XLA:CPU runs fast (README, Performance):

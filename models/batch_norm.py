@@ -16,7 +16,8 @@ vectorised) followed by a tiny sum over W. The values are the same up to float r
 order. On GPUs and TPUs the column sum is an ordinary reduction.
 """
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -84,3 +85,22 @@ class BatchNorm(nn.Module):
     y = (columns - tile(mean)) * tile(mul) + tile(bias)
     dtype = self.dtype or jnp.result_type(x, scale, bias)
     return y.reshape(x.shape).astype(dtype)
+
+
+def torch_batch_norm(train: bool, **fields) -> Callable[..., BatchNorm]:
+  """`BatchNorm` with PyTorch's `BatchNorm2d` defaults, in the mode `train` asks for.
+
+  PyTorch's momentum 0.1 weighs the new batch, flax's weighs the running average: 0.9
+  here; eps 1e-5. Every family that converts PyTorch or Caffe weights uses these.
+
+  Args:
+    train: normalise with the batch's statistics (and update the running ones), or,
+      when False, with the running statistics.
+    **fields: other `BatchNorm` fields (dtype, param_dtype, scale_init, or epsilon
+      where a reference differs, e.g. GoogLeNet's 1e-3).
+
+  Returns:
+    A partial of `BatchNorm`: call it with `name=` (and any field to override).
+  """
+  defaults = dict(momentum=0.9, epsilon=1e-5)
+  return functools.partial(BatchNorm, use_running_average=not train, **{**defaults, **fields})

@@ -35,11 +35,11 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
+from models.initializers import he_normal_fan_out
 from models.pooling import max_pool_with_switches, max_unpool
 from models.resampling import ConvTranspose2d
-from train_lib.errors import UserError
 
 # VGG-16 (configuration D): convolutions per block, as multiples of base_width.
 ENCODER = ((1, 1), (2, 2), (4, 4, 4), (8, 8, 8), (8, 8, 8))
@@ -60,16 +60,8 @@ class DeconvNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     gauss = nn.initializers.normal(stddev=0.01)
-    he_fan_out = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    bn = functools.partial(
-      BatchNorm,
-      use_running_average=not train,
-      momentum=0.9,
-      epsilon=1e-5,
-      bias_init=nn.initializers.constant(0.001),
-      **common,
-    )
+    bn = torch_batch_norm(train, bias_init=nn.initializers.constant(0.001), **common)
 
     def conv_bn_relu(x, layer, features, kernel, padding, init, name, bn_name):
       x = layer(features, kernel, padding=padding, kernel_init=init, name=name, **common)(x)
@@ -88,7 +80,7 @@ class DeconvNet(nn.Module):
           features=w * self.base_width,
           kernel=(3, 3),
           padding=1,
-          init=he_fan_out,
+          init=he_normal_fan_out,
           name=f'conv{b}_{i}',
           bn_name=f'bn{b}_{i}',
         )
@@ -96,11 +88,10 @@ class DeconvNet(nn.Module):
       x, switch = max_pool_with_switches(x, 2)
       switches.append((switch, pre_pool))
     if x.shape[1] < k or x.shape[2] < k:
-      raise UserError(
+      raise ValueError(
         f'DeconvNet fc6 ({k}x{k}) needs pool5 maps of at least {k}x{k}, '
-        f'got {x.shape[1]}x{x.shape[2]}: make the input size '
-        f'(config.input.image_size) {32 * k} or more, or lower '
-        '--config.model.fc_kernel'
+        f'got {x.shape[1]}x{x.shape[2]}: inputs of {32 * k}x{32 * k} or more, '
+        'or a smaller fc_kernel'
       )
     x = conv(
       x,

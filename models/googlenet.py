@@ -9,9 +9,11 @@ auxiliary classifiers), layer for layer, so its ported weights load one to one:
   because the released weights have that shape);
 - max pools round up (ceil mode), and maxpool4 (before 5a) is 2x2/2;
 - dropout 0.2 before the classifier; aux heads pool adaptively to 4x4;
-- `transform_input=True` re-normalises an input that was normalised with the ImageNet
-  mean/std into (x - 0.5) / 0.5 per channel, the scale the ported weights expect
-  (torchvision sets it when it loads them; leave it off when training from scratch).
+- `transform_input=True` re-normalises an input that was normalised with `input_mean`
+  and `input_std` (torchvision's ImageNet statistics by default, the constants its
+  `transform_input` hard-codes) into (x - 0.5) / 0.5 per channel, the scale the ported
+  weights expect (torchvision sets it when it loads them; leave it off when training
+  from scratch). A config passes its own `input.mean` and `input.std` here.
 
 `googlenet_paper` follows the paper (6,998,552 parameters; 13,378,280 with aux heads):
 5x5 kernels, convs with bias and no normalisation, ReLU, local response normalisation
@@ -33,16 +35,15 @@ always returns the main logits only; in eval the aux heads do not run.
 """
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
 from models.layers import local_response_norm
-from models.pooling import max_pool
+from models.pooling import adaptive_avg_pool, max_pool
 
 
 class InceptionConfig(NamedTuple):
@@ -74,9 +75,6 @@ INCEPTION = (
 AUX_AFTER = (('4a', 'aux1'), ('4d', 'aux2'))
 # Local response normalisation of the BVLC Caffe replication (the paper gives none).
 CAFFE_LRN = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
-# torchvision's ImageNet normalisation, undone by `transform_input`.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Init(NamedTuple):
@@ -99,35 +97,20 @@ INITS = {
 }
 
 
-def torchvision_transform_input(x):
-  """Maps (x - mean) / std (ImageNet statistics, NHWC) to (x - 0.5) / 0.5 per channel.
+def torchvision_transform_input(x, mean: Sequence[float], std: Sequence[float]):
+  """Maps (x - mean) / std (per channel, NHWC) to (x - 0.5) / 0.5, as torchvision's
+  GoogLeNet does with `transform_input=True`.
 
   Args:
-    x: images normalised with `IMAGENET_MEAN` and `IMAGENET_STD`, channels last.
+    x: images normalised with `mean` and `std` (RGB, on the [0, 1] scale).
+    mean, std: that normalisation, one value per channel.
 
   Returns:
     The same images on the scale torchvision's ported GoogLeNet weights expect.
   """
-  std = jnp.asarray(IMAGENET_STD, x.dtype)
-  mean = jnp.asarray(IMAGENET_MEAN, x.dtype)
+  std = jnp.asarray(std, x.dtype)
+  mean = jnp.asarray(mean, x.dtype)
   return x * (std / 0.5) + (mean - 0.5) / 0.5
-
-
-def _adaptive_avg_pool(x, output_size: tuple[int, int]):
-  """Average pooling to a fixed size, with torch's AdaptiveAvgPool2d bins.
-
-  Output cell i along an axis of length n averages [floor(i n / m), ceil((i + 1) n / m)).
-  """
-
-  def pool_axis(x, axis, m):
-    n = x.shape[axis]
-    cells = []
-    for i in range(m):
-      start, end = (i * n) // m, -(-(i + 1) * n // m)
-      cells.append(jnp.mean(jax.lax.slice_in_dim(x, start, end, axis=axis), axis=axis))
-    return jnp.stack(cells, axis=axis)
-
-  return pool_axis(pool_axis(x, 1, output_size[0]), 2, output_size[1])
 
 
 class BasicConv2d(nn.Module):
@@ -158,14 +141,9 @@ class BasicConv2d(nn.Module):
       name='conv',
     )(x)
     if self.batch_norm:
-      x = BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-3,
-        dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        name='bn',
-      )(x)
+      # torchvision's BasicConv2d sets eps 1e-3 (PyTorch's default elsewhere).
+      norm = torch_batch_norm(train, epsilon=1e-3, dtype=self.dtype, param_dtype=self.param_dtype)
+      x = norm(name='bn')(x)
     return nn.relu(x)
 
 
@@ -219,7 +197,7 @@ class InceptionAux(nn.Module):
   def __call__(self, x, *, train: bool):
     init = INITS[self.init_scheme]
     if self.pool == 'adaptive':
-      x = _adaptive_avg_pool(x, (4, 4))
+      x = adaptive_avg_pool(x, (4, 4))
     elif self.pool == 'avg5s3':
       if min(x.shape[1:3]) < 5:
         raise ValueError(
@@ -260,6 +238,9 @@ class GoogLeNet(nn.Module):
   num_classes: int = 1000
   aux_logits: bool = False  # build the two auxiliary classifiers (section 5)
   transform_input: bool = False  # for torchvision's ported weights only
+  # The normalisation `transform_input` undoes; torchvision's ImageNet statistics.
+  input_mean: Sequence[float] = (0.485, 0.456, 0.406)
+  input_std: Sequence[float] = (0.229, 0.224, 0.225)
   batch_norm: bool = True  # False: convs with bias and no normalisation (the paper)
   branch3_kernel: int = 3  # kernel of the "5x5" branch: 5 in the paper
   maxpool4_window: int = 2  # 3 in the paper (Table 1), stride 2 either way
@@ -281,7 +262,7 @@ class GoogLeNet(nn.Module):
     )
     conv = functools.partial(BasicConv2d, **common)
     if self.transform_input:
-      x = torchvision_transform_input(x.astype(jnp.float32))
+      x = torchvision_transform_input(x.astype(jnp.float32), self.input_mean, self.input_std)
     x = x.astype(self.dtype)
 
     # Stem (Table 1 rows 1-4, Fig. 3): 224 -> 112 -> 56 -> 28.

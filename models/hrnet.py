@@ -61,17 +61,10 @@ from typing import Any, NamedTuple, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.batch_norm import BatchNorm
-from models.conv import Conv
-from models.hrnet_blocks import (
-  BLOCKS,
-  Branch,
-  ConvBNChain,
-  Stage,
-  Transition,
-  torch_bias_init,
-)
+from models.hrnet_blocks import Branch, ConvBNChain, Stage, Transition
+from models.initializers import he_normal_fan_out, torch_bias_init, torch_kernel_init
 from models.resampling import resize_bilinear
+from models.resnet import BLOCKS, conv_and_norm
 
 
 class StageConfig(NamedTuple):
@@ -113,12 +106,10 @@ STAGES = {
   **{f'w{c}': _wide(c) for c in (18, 30, 32, 40, 44, 48, 64)},
 }
 
-# He et al. 2015 ("Delving deep into rectifiers") with fan-out: cls_hrnet.init_weights.
-conv_init_classification = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
+# cls_hrnet.init_weights: He-normal with fan-out (models/initializers.py).
+conv_init_classification = he_normal_fan_out
 # seg_hrnet.init_weights and pose_hrnet.init_weights: normal(std=0.001).
 conv_init_dense = nn.initializers.normal(0.001)
-# PyTorch's nn.Linear default weight: U(+-1/sqrt(fan_in)).
-dense_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
 
 
 def check_stages(stages: Sequence[StageConfig]) -> None:
@@ -132,22 +123,6 @@ def check_stages(stages: Sequence[StageConfig]) -> None:
         f'stage {s} must have {s} branches, one num_blocks and '
         f'num_channels entry each, block in {tuple(BLOCKS)}: got {cfg}'
       )
-
-
-def conv_and_norm(train: bool, kernel_init, dtype: Any, param_dtype: Any):
-  """The `conv` and `norm` partials every HRNet layer is built from."""
-  conv = partial(
-    Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype, param_dtype=param_dtype
-  )
-  norm = partial(
-    BatchNorm,
-    use_running_average=not train,
-    momentum=0.9,
-    epsilon=1e-5,
-    dtype=dtype,
-    param_dtype=param_dtype,
-  )
-  return conv, norm
 
 
 class HRNetBackbone(nn.Module):
@@ -226,7 +201,7 @@ class ClassificationHead(nn.Module):
     y = jnp.mean(y, axis=(1, 2))
     return nn.Dense(
       self.num_classes,
-      kernel_init=dense_init,
+      kernel_init=torch_kernel_init,
       bias_init=torch_bias_init(y.shape[-1]),
       dtype=self.dtype,
       param_dtype=self.param_dtype,

@@ -1,4 +1,4 @@
-"""HRNet's building blocks: residual blocks, branches, the multi-resolution module with
+"""HRNet's building blocks: branches of residual blocks, the multi-resolution module with
 its fusion, and the transitions that add a stream (Wang et al. 2019, "Deep
 High-Resolution Representation Learning for Visual Recognition", arXiv 1908.07919,
 section 3 and Fig. 3; the layers of the HRNet repositories' `cls_hrnet.py`,
@@ -8,10 +8,12 @@ A *stream* (the code's *branch*) is a sequence of feature maps at one resolution
 i has 2^i times fewer pixels per side than stream 0. Every convolution has no bias and is
 followed by BatchNorm unless a head says otherwise.
 
-Blocks take their convolution and normalisation as partials (`conv`, `norm`), built once
-by the network with the initialiser, dtypes and train mode, as flax's ImageNet example
-does; every convolution is called as `conv(features, (k, k), strides, padding=k // 2)`,
-PyTorch's symmetric padding (flax's 'SAME' would pad a stride-2 conv on one side only).
+The residual blocks are ResNet's (models/resnet.py, the same layers and names as the
+HRNet repositories' BasicBlock and Bottleneck: stride 1, a 1x1 conv + BN projection
+where the channels change). Modules take their convolution and normalisation as
+partials (`conv`, `norm`, from `resnet.conv_and_norm`), built once by the network with
+the initialiser, dtypes and train mode, as flax's ImageNet example does; every
+convolution pads by k // 2 on every side, as PyTorch's (`resnet.conv_kxk`).
 """
 
 from typing import Any, Sequence
@@ -20,32 +22,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from models.initializers import torch_bias_init
 from models.resampling import resize_bilinear
+from models.resnet import BLOCKS, conv_kxk
 
 ModuleDef = Any
 
 
-def torch_bias_init(fan_in: int):
-  """PyTorch's default bias initialiser of a conv or linear layer: U(+-1/sqrt(fan_in)).
-
-  The HRNet repositories initialise only the weights, so their biased layers keep it.
-  """
-  limit = fan_in**-0.5
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -limit, limit)
-
-  return init
-
-
-def _conv(
-  conv: ModuleDef, x, features: int, kernel: int, strides: int, name: str, use_bias: bool = False
-):
-  """A kxk convolution with PyTorch's padding k // 2 (and its default bias init)."""
-  bias = {}
-  if use_bias:
-    bias = dict(use_bias=True, bias_init=torch_bias_init(kernel * kernel * x.shape[-1]))
-  return conv(features, (kernel, kernel), strides, padding=kernel // 2, name=name, **bias)(x)
+def _conv(conv: ModuleDef, x, features: int, kernel: int, strides: int, name: str, use_bias=False):
+  """`conv_kxk`, with PyTorch's default bias where the layer has one."""
+  if not use_bias:
+    return conv_kxk(conv, x, features, kernel, strides, name)
+  bias_init = torch_bias_init(kernel * kernel * x.shape[-1])
+  return conv_kxk(conv, x, features, kernel, strides, name, use_bias=True, bias_init=bias_init)
 
 
 class ConvBNChain(nn.Module):
@@ -71,51 +60,6 @@ class ConvBNChain(nn.Module):
       if self.relu_last or k < len(self.features) - 1:
         x = nn.relu(x)
     return x
-
-
-def _shortcut(block: nn.Module, x, features: int):
-  """Identity, or a 1x1 conv + BN projection where the channels change."""
-  if x.shape[-1] == features:
-    return x
-  x = _conv(block.conv, x, features, 1, 1, 'downsample_conv')
-  return block.norm(name='downsample_bn')(x)
-
-
-class BasicBlock(nn.Module):
-  """Two 3x3 convolutions and a shortcut (He et al. 2015, Fig. 2)."""
-
-  planes: int
-  conv: ModuleDef
-  norm: ModuleDef
-
-  expansion = 1
-
-  @nn.compact
-  def __call__(self, x):
-    y = nn.relu(self.norm(name='bn1')(_conv(self.conv, x, self.planes, 3, 1, 'conv1')))
-    y = self.norm(name='bn2')(_conv(self.conv, y, self.planes, 3, 1, 'conv2'))
-    return nn.relu(y + _shortcut(self, x, self.planes))
-
-
-class Bottleneck(nn.Module):
-  """1x1 reduce, 3x3, 1x1 expand by 4, and a shortcut (He et al. 2015, Fig. 5)."""
-
-  planes: int
-  conv: ModuleDef
-  norm: ModuleDef
-
-  expansion = 4
-
-  @nn.compact
-  def __call__(self, x):
-    out = self.planes * self.expansion
-    y = nn.relu(self.norm(name='bn1')(_conv(self.conv, x, self.planes, 1, 1, 'conv1')))
-    y = nn.relu(self.norm(name='bn2')(_conv(self.conv, y, self.planes, 3, 1, 'conv2')))
-    y = self.norm(name='bn3')(_conv(self.conv, y, out, 1, 1, 'conv3'))
-    return nn.relu(y + _shortcut(self, x, out))
-
-
-BLOCKS = {'basic': BasicBlock, 'bottleneck': Bottleneck}
 
 
 class Branch(nn.Module):

@@ -1,4 +1,5 @@
-"""Blocks shared by several families: local response normalization, convolution arithmetic.
+"""Blocks shared by several families: local response normalization, centre crops,
+convolution arithmetic.
 
 Convolution arithmetic. Every convolution layer here (`nn.Conv`, and
 `jax.lax.conv_general_dilated` where a family calls it directly) computes the
@@ -37,6 +38,18 @@ def local_response_norm(x, size: int = 5, alpha: float = 1e-4, beta: float = 0.7
   padded = jnp.pad(sq, [(0, 0)] * (x.ndim - 1) + [(size // 2, (size - 1) // 2)])
   window_sum = sum(padded[..., i : i + c] for i in range(size))
   return (x / (k + alpha / size * window_sum) ** beta).astype(x.dtype)
+
+
+def center_crop(x, height: int, width: int):
+  """The centre height x width window of x's axes 1 and 2 (NHWC maps, or NHW labels).
+
+  An odd surplus leaves its extra row (column) at the bottom (right), as U-Net's crop of
+  the skip; an axis already no larger than asked is kept whole.
+  """
+  dh, dw = max(0, x.shape[1] - height), max(0, x.shape[2] - width)
+  return x[
+    :, dh // 2 : dh // 2 + min(height, x.shape[1]), dw // 2 : dw // 2 + min(width, x.shape[2])
+  ]
 
 
 def cross_correlate(x, kernel, padding: str = 'VALID'):

@@ -1,4 +1,5 @@
-"""Max pooling with PyTorch's sizes, max pooling with switches and max unpooling.
+"""Pooling with PyTorch's sizes: max pooling (plain, with switches), max unpooling and
+adaptive average pooling.
 
 `max_pool` is the layer every family pools with: PyTorch's `MaxPool2d(window, stride,
 padding, ceil_mode)` (padding is -inf; in ceil mode the output size is
@@ -16,12 +17,49 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from models import backward
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
   return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+  """The (out, in) averaging matrix of `torch.nn.AdaptiveAvgPool1d`."""
+  m = np.zeros((out_size, in_size), np.float32)
+  for i in range(out_size):
+    start = (i * in_size) // out_size
+    end = -(-((i + 1) * in_size) // out_size)  # ceil division
+    m[i, start:end] = 1.0 / (end - start)
+  return m
+
+
+def adaptive_avg_pool(x, output_size: int | Sequence[int]):
+  """Average pooling to a fixed spatial size, as `torch.nn.AdaptiveAvgPool2d`.
+
+  Output cell i along an axis of input size n and output size m averages the inputs
+  floor(i * n / m) .. ceil((i + 1) * n / m) - 1; windows may overlap, and a smaller
+  input is replicated (1x1 -> 7x7 copies the single value).
+
+  Args:
+    x: NHWC array.
+    output_size: (height, width) of the result, or one int for both.
+
+  Returns:
+    An array of shape (N, height, width, C) and the dtype of `x`.
+  """
+  oh, ow = _pair(output_size)
+  n, h, w, c = x.shape
+  if (h, w) == (oh, ow):
+    return x
+  if h % oh == 0 and w % ow == 0:  # equal, non-overlapping windows
+    return x.reshape(n, oh, h // oh, ow, w // ow, c).mean(axis=(2, 4))
+  # Weights like 1/3 are inexact in bfloat16, so average in float32.
+  ph, pw = jnp.asarray(_pool_matrix(h, oh)), jnp.asarray(_pool_matrix(w, ow))
+  y = jnp.einsum('ih,nhwc,jw->nijc', ph, x.astype(jnp.float32), pw)
+  return y.astype(x.dtype)
 
 
 def _ceil_extra(size: int, window: int, stride: int, pad: int) -> int:

@@ -2,6 +2,10 @@
 
 Each family file exports a `MODELS` dict of its variants; this file merges them, so the
 set of valid names is written out in one place.
+
+Errors: an unknown name, or fields the model does not take, raise ValueError (the
+message names the model); a module's own checks (sizes, options) raise ValueError when
+it is first initialised or traced.
 """
 
 from typing import Any
@@ -11,7 +15,6 @@ import jax.numpy as jnp
 import ml_collections
 
 from models import alexnet, deconvnet, googlenet, hrnet, lenet, resnet, u2net, unet, vgg
-from train_lib.errors import UserError
 
 MODELS: dict[str, Any] = {
   **lenet.MODELS,
@@ -27,7 +30,7 @@ MODELS: dict[str, Any] = {
 
 
 def create_model(
-  model_config: ml_collections.ConfigDict, *, num_classes: int, half_precision: bool = False
+  model_config: ml_collections.ConfigDict, *, num_classes: int, dtype: Any = jnp.float32
 ) -> nn.Module:
   """Builds the model named by `model_config.name`.
 
@@ -35,16 +38,20 @@ def create_model(
     model_config: `config.model`; `name` selects the class, the other fields are passed
       to its constructor.
     num_classes: number of output classes (from the dataset).
-    half_precision: compute in bfloat16 (parameters stay float32).
+    dtype: the compute dtype (float32, bfloat16 or float16); parameters are float32.
 
   Returns:
     The flax Module.
+
+  Raises:
+    ValueError: an unknown name (the message lists the valid ones), or a field that
+      the model does not have.
   """
   kwargs = dict(model_config.to_dict())
   name = kwargs.pop('name')
   if name not in MODELS:
-    raise UserError(
-      f"unknown model '{name}'; valid names: {', '.join(sorted(MODELS))} (set --config.model.name)"
-    )
-  dtype = jnp.bfloat16 if half_precision else jnp.float32
-  return MODELS[name](num_classes=num_classes, dtype=dtype, param_dtype=jnp.float32, **kwargs)
+    raise ValueError(f"unknown model '{name}'; valid names: {', '.join(sorted(MODELS))}")
+  try:
+    return MODELS[name](num_classes=num_classes, dtype=dtype, param_dtype=jnp.float32, **kwargs)
+  except TypeError as e:  # a field the class does not have
+    raise ValueError(f"model '{name}': {e}") from None

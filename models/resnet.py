@@ -38,11 +38,11 @@ from functools import partial
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
+from models.initializers import he_normal_fan_out, torch_bias_init, torch_kernel_init
 from models.pooling import max_pool
 
 # Table 1: depth -> (block, blocks per stage).
@@ -59,58 +59,33 @@ CIFAR_BLOCKS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
 
 SHORTCUTS = ('A', 'B', 'C', 'none')
 
-# He et al. 2015 ("Delving deep into rectifiers") with fan-out, as torchvision's ResNet.
-conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
-# torchvision's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the weight.
-dense_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
+ModuleDef = Any
 
 
-def _uniform(limit: float):
-  """Initializer uniform in +-limit (the classifier bias, as torchvision's)."""
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -limit, limit)
-
-  return init
-
-
-def conv(
-  features: int, kernel: int, strides: int, name: str, dtype: Any, param_dtype: Any
-) -> nn.Conv:
-  """A bias-free kxk convolution padded by k // 2 on every side, as PyTorch's."""
-  p = kernel // 2
-  return Conv(
-    features,
-    (kernel, kernel),
-    (strides, strides),
-    padding=((p, p), (p, p)),
-    use_bias=False,
-    kernel_init=conv_init,
-    dtype=dtype,
-    param_dtype=param_dtype,
-    name=name,
-  )
-
-
-def batch_norm(
-  train: bool, name: str, dtype: Any, param_dtype: Any, zero_scale: bool = False
-) -> BatchNorm:
-  """BatchNorm with PyTorch's defaults (momentum 0.1 there, 0.9 here; eps 1e-5)."""
-  scale_init = nn.initializers.zeros if zero_scale else nn.initializers.ones
-  return BatchNorm(
-    use_running_average=not train,
-    momentum=0.9,
-    epsilon=1e-5,
-    scale_init=scale_init,
-    dtype=dtype,
-    param_dtype=param_dtype,
-    name=name,
-  )
-
-
-def shortcut(
-  x, features: int, strides: int, option: str, train: bool, dtype: Any, param_dtype: Any
+def conv_and_norm(
+  train: bool,
+  kernel_init=he_normal_fan_out,
+  dtype: Any = jnp.float32,
+  param_dtype: Any = jnp.float32,
 ):
+  """The `conv` and `norm` partials the blocks are built from (as flax's ImageNet example).
+
+  Bias-free convolutions initialised by `kernel_init`, each followed by BatchNorm with
+  PyTorch's defaults (section 3.4); `train` picks batch or running statistics.
+  """
+  conv = partial(
+    Conv, use_bias=False, kernel_init=kernel_init, dtype=dtype, param_dtype=param_dtype
+  )
+  return conv, torch_batch_norm(train, dtype=dtype, param_dtype=param_dtype)
+
+
+def conv_kxk(conv: ModuleDef, x, features: int, kernel: int, strides: int, name: str, **fields):
+  """`conv`'s kxk convolution of x, padded by k // 2 on every side as PyTorch's (flax's
+  'SAME' would pad a stride-2 convolution on one side only)."""
+  return conv(features, (kernel, kernel), strides, padding=kernel // 2, name=name, **fields)(x)
+
+
+def shortcut(x, features: int, strides: int, option: str, conv: ModuleDef, norm: ModuleDef):
   """The block's shortcut branch (section 3.3); `None` when there is none ('none').
 
   Called inside the block's compact method, so the projection's layers are the
@@ -122,8 +97,7 @@ def shortcut(
     return None
   reshape = strides != 1 or x.shape[-1] != features
   if option == 'C' or (option == 'B' and reshape):
-    y = conv(features, 1, strides, 'downsample_conv', dtype, param_dtype)(x)
-    return batch_norm(train, 'downsample_bn', dtype, param_dtype)(y)
+    return norm(name='downsample_bn')(conv_kxk(conv, x, features, 1, strides, 'downsample_conv'))
   if option == 'A' and reshape:
     # Identity with extra zero channels, split over both sides as in the common
     # PyTorch port (akamaster/pytorch_resnet_cifar10): planes // 4 each for 16->32.
@@ -133,25 +107,33 @@ def shortcut(
   return x
 
 
+def _last_norm(block: nn.Module) -> ModuleDef:
+  """The norm of the block's last BN: a zero scale with `zero_init_residual`."""
+  if block.zero_init_residual:
+    return partial(block.norm, scale_init=nn.initializers.zeros)
+  return block.norm
+
+
 class BasicBlock(nn.Module):
   """Two 3x3 convolutions and a shortcut (Fig. 2, left)."""
 
   features: int
+  conv: ModuleDef  # the partials of `conv_and_norm`
+  norm: ModuleDef
   strides: int = 1
   shortcut: str = 'B'
   stride_on_3x3: bool = True  # unused: the stride is on the first 3x3 anyway
   zero_init_residual: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
+
+  expansion = 1
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
-    dt, pdt = self.dtype, self.param_dtype
-    y = conv(self.features, 3, self.strides, 'conv1', dt, pdt)(x)
-    y = nn.relu(batch_norm(train, 'bn1', dt, pdt)(y))
-    y = conv(self.features, 3, 1, 'conv2', dt, pdt)(y)
-    y = batch_norm(train, 'bn2', dt, pdt, self.zero_init_residual)(y)
-    residual = shortcut(x, self.features, self.strides, self.shortcut, train, dt, pdt)
+  def __call__(self, x):
+    y = conv_kxk(self.conv, x, self.features, 3, self.strides, 'conv1')
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = conv_kxk(self.conv, y, self.features, 3, 1, 'conv2')
+    y = _last_norm(self)(name='bn2')(y)
+    residual = shortcut(x, self.features, self.strides, self.shortcut, self.conv, self.norm)
     return nn.relu(y if residual is None else y + residual)
 
 
@@ -159,48 +141,36 @@ class Bottleneck(nn.Module):
   """1x1 reduce, 3x3, 1x1 expand by 4, and a shortcut (Fig. 5, right)."""
 
   features: int  # the 3x3's planes; the block outputs 4x as many
+  conv: ModuleDef  # the partials of `conv_and_norm`
+  norm: ModuleDef
   strides: int = 1
   shortcut: str = 'B'
   stride_on_3x3: bool = True  # v1.5 (torchvision); False: on the first 1x1 (v1, paper)
   zero_init_residual: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
 
   expansion = 4
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
-    dt, pdt = self.dtype, self.param_dtype
+  def __call__(self, x):
     out = self.features * self.expansion
     s1, s3 = (1, self.strides) if self.stride_on_3x3 else (self.strides, 1)
-    y = conv(self.features, 1, s1, 'conv1', dt, pdt)(x)
-    y = nn.relu(batch_norm(train, 'bn1', dt, pdt)(y))
-    y = conv(self.features, 3, s3, 'conv2', dt, pdt)(y)
-    y = nn.relu(batch_norm(train, 'bn2', dt, pdt)(y))
-    y = conv(out, 1, 1, 'conv3', dt, pdt)(y)
-    y = batch_norm(train, 'bn3', dt, pdt, self.zero_init_residual)(y)
-    residual = shortcut(x, out, self.strides, self.shortcut, train, dt, pdt)
+    y = conv_kxk(self.conv, x, self.features, 1, s1, 'conv1')
+    y = nn.relu(self.norm(name='bn1')(y))
+    y = conv_kxk(self.conv, y, self.features, 3, s3, 'conv2')
+    y = nn.relu(self.norm(name='bn2')(y))
+    y = conv_kxk(self.conv, y, out, 1, 1, 'conv3')
+    y = _last_norm(self)(name='bn3')(y)
+    residual = shortcut(x, out, self.strides, self.shortcut, self.conv, self.norm)
     return nn.relu(y if residual is None else y + residual)
 
 
 BLOCKS = {'basic': BasicBlock, 'bottleneck': Bottleneck}
 
 
-def stage(
-  x,
-  block: type[nn.Module],
-  num_blocks: int,
-  features: int,
-  strides: int,
-  name: str,
-  train: bool,
-  **block_kwargs,
-):
+def stage(x, block: type[nn.Module], num_blocks: int, features: int, strides: int, name: str, **kw):
   """`num_blocks` blocks named `{name}_0`, `{name}_1` ...; the first one downsamples."""
   for j in range(num_blocks):
-    x = block(features, strides if j == 0 else 1, name=f'{name}_{j}', **block_kwargs)(
-      x, train=train
-    )
+    x = block(features, strides=strides if j == 0 else 1, name=f'{name}_{j}', **kw)(x)
   return x
 
 
@@ -209,8 +179,8 @@ def classifier(x, num_classes: int, dtype: Any, param_dtype: Any):
   pooled = jnp.mean(x, axis=(1, 2))
   logits = nn.Dense(
     num_classes,
-    kernel_init=dense_init,
-    bias_init=_uniform(pooled.shape[-1] ** -0.5),
+    kernel_init=torch_kernel_init,
+    bias_init=torch_bias_init(pooled.shape[-1]),
     dtype=dtype,
     param_dtype=param_dtype,
     name='fc',
@@ -236,9 +206,10 @@ class ResNet(nn.Module):
       raise ValueError(f'ResNet depth must be one of {tuple(IMAGENET_STAGES)}, got {self.depth}')
     dt, pdt = self.dtype, self.param_dtype
     block_name, sizes = IMAGENET_STAGES[self.depth]
+    conv, norm = conv_and_norm(train, he_normal_fan_out, dt, pdt)
     feats = {}
-    x = conv(self.width, 7, 2, 'conv1', dt, pdt)(x.astype(dt))
-    x = nn.relu(batch_norm(train, 'bn1', dt, pdt)(x))
+    x = conv_kxk(conv, x.astype(dt), self.width, 7, 2, 'conv1')
+    x = nn.relu(norm(name='bn1')(x))
     x = feats['stem'] = max_pool(x, 3, 2, padding=1)
     for i, n in enumerate(sizes):
       x = feats[f'layer{i + 1}'] = stage(
@@ -248,12 +219,11 @@ class ResNet(nn.Module):
         self.width * 2**i,
         1 if i == 0 else 2,
         f'layer{i + 1}',
-        train,
+        conv=conv,
+        norm=norm,
         shortcut=self.shortcut,
         stride_on_3x3=self.stride_on_3x3,
         zero_init_residual=self.zero_init_residual,
-        dtype=dt,
-        param_dtype=pdt,
       )
     feats['pre_logits'], feats['logits'] = classifier(x, self.num_classes, dt, pdt)
     return feats if return_features else feats['logits']
@@ -276,9 +246,10 @@ class CifarResNet(nn.Module):
       raise ValueError(f'CIFAR ResNet depth must be one of {tuple(CIFAR_BLOCKS)}, got {self.depth}')
     dt, pdt = self.dtype, self.param_dtype
     n = CIFAR_BLOCKS[self.depth]
+    conv, norm = conv_and_norm(train, he_normal_fan_out, dt, pdt)
     feats = {}
-    x = conv(self.width, 3, 1, 'conv1', dt, pdt)(x.astype(dt))
-    x = feats['stem'] = nn.relu(batch_norm(train, 'bn1', dt, pdt)(x))
+    x = conv_kxk(conv, x.astype(dt), self.width, 3, 1, 'conv1')
+    x = feats['stem'] = nn.relu(norm(name='bn1')(x))
     for i in range(3):
       x = feats[f'layer{i + 1}'] = stage(
         x,
@@ -287,11 +258,10 @@ class CifarResNet(nn.Module):
         self.width * 2**i,
         1 if i == 0 else 2,
         f'layer{i + 1}',
-        train,
+        conv=conv,
+        norm=norm,
         shortcut=self.shortcut,
         zero_init_residual=self.zero_init_residual,
-        dtype=dt,
-        param_dtype=pdt,
       )
     feats['pre_logits'], feats['logits'] = classifier(x, self.num_classes, dt, pdt)
     return feats if return_features else feats['logits']

@@ -35,12 +35,11 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.alexnet import torch_default_bias_init, torch_default_kernel_init
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
-from models.pooling import max_pool_2d
+from models.initializers import torch_bias_init, torch_kernel_init
+from models.pooling import max_pool
 from models.resampling import resize_bilinear
-from train_lib.errors import UserError
 
 
 class Stage(NamedTuple):
@@ -104,8 +103,8 @@ def _conv(features: int, kernel: int, in_features: int, dilation: int = 1, **kw)
     (kernel, kernel),
     padding=pad,
     kernel_dilation=dilation,
-    kernel_init=torch_default_kernel_init(),
-    bias_init=torch_default_bias_init(fan_in),
+    kernel_init=torch_kernel_init,
+    bias_init=torch_bias_init(fan_in),
     **kw,
   )
 
@@ -129,14 +128,7 @@ class REBNCONV(nn.Module):
       param_dtype=self.param_dtype,
       name='conv_s1',
     )(x)
-    x = BatchNorm(
-      use_running_average=not train,
-      momentum=0.9,
-      epsilon=1e-5,
-      dtype=self.dtype,
-      param_dtype=self.param_dtype,
-      name='bn_s1',
-    )(x)
+    x = torch_batch_norm(train, dtype=self.dtype, param_dtype=self.param_dtype)(name='bn_s1')(x)
     return nn.relu(x)
 
 
@@ -159,7 +151,7 @@ class RSU(nn.Module):
     encoder = [h]
     for i in range(2, height):
       if not dilated:
-        h = max_pool_2d(h, 2, ceil_mode=True)
+        h = max_pool(h, 2, 2, ceil_mode=True)
       h = block(mid, rate(i), name=f'rebnconv{i}')(h, train=train)
       encoder.append(h)
     h = block(mid, rate(height), name=f'rebnconv{height}')(h, train=train)
@@ -183,10 +175,7 @@ class U2Net(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.config not in CONFIGS:
-      raise UserError(
-        f"unknown U^2-Net config '{self.config}': set "
-        f'--config.model.config to one of {", ".join(CONFIGS)}'
-      )
+      raise ValueError(f"unknown U^2-Net config '{self.config}'; valid: {', '.join(CONFIGS)}")
     cfg = CONFIGS[self.config]
     common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     size = x.shape[1:3]
@@ -195,7 +184,7 @@ class U2Net(nn.Module):
     encoder = []
     for s, stage in enumerate(cfg['encoder'], 1):
       if s > 1:
-        h = max_pool_2d(h, 2, ceil_mode=True)  # pool12 .. pool56
+        h = max_pool(h, 2, 2, ceil_mode=True)  # pool12 .. pool56
       h = RSU(stage, name=f'stage{s}', **common)(h, train=train)
       encoder.append(h)
     decoder = {6: h}

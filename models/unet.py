@@ -35,14 +35,12 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
-from models.pooling import max_pool_2d
+from models.initializers import he_normal_fan_in as he_normal  # section 3: sqrt(2 / N)
+from models.layers import center_crop
+from models.pooling import max_pool
 from models.resampling import ConvTranspose2d, resize_bilinear
-from train_lib.errors import UserError
-
-# Section 3: Gaussian weights of standard deviation sqrt(2 / N), N a unit's inputs.
-he_normal = nn.initializers.variance_scaling(2.0, 'fan_in', 'normal')
 
 
 class DoubleConv(nn.Module):
@@ -58,6 +56,7 @@ class DoubleConv(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     widths = (self.mid_features or self.features, self.features)
+    norm = torch_batch_norm(train, dtype=self.dtype, param_dtype=self.param_dtype)
     for i, features in enumerate(widths, 1):
       x = Conv(
         features,
@@ -70,22 +69,9 @@ class DoubleConv(nn.Module):
         name=f'conv{i}',
       )(x)
       if self.batch_norm:
-        x = BatchNorm(
-          use_running_average=not train,
-          momentum=0.9,
-          epsilon=1e-5,
-          dtype=self.dtype,
-          param_dtype=self.param_dtype,
-          name=f'bn{i}',
-        )(x)
+        x = norm(name=f'bn{i}')(x)
       x = nn.relu(x)
     return x
-
-
-def center_crop(x, size):
-  """The centre (h, w) window of an NHWC map (the paper's crop of the skip)."""
-  top, left = (x.shape[1] - size[0]) // 2, (x.shape[2] - size[1]) // 2
-  return x[:, top : top + size[0], left : left + size[1]]
 
 
 class Up(nn.Module):
@@ -114,12 +100,9 @@ class Up(nn.Module):
     elif self.up == 'bilinear':
       x = resize_bilinear(x, (2 * x.shape[1], 2 * x.shape[2]), align_corners=True)
     else:
-      raise UserError(
-        f"U-Net up-sampling '{self.up}' is unknown: set --config.model.up "
-        "to 'transpose' or 'bilinear'"
-      )
+      raise ValueError(f"U-Net up-sampling '{self.up}' is not 'transpose' or 'bilinear'")
     if self.valid:
-      skip = center_crop(skip, x.shape[1:3])
+      skip = center_crop(skip, x.shape[1], x.shape[2])
     else:
       dh, dw = skip.shape[1] - x.shape[1], skip.shape[2] - x.shape[2]
       x = jnp.pad(x, ((0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2), (0, 0)))
@@ -151,15 +134,12 @@ class UNet(nn.Module):
   @nn.compact
   def __call__(self, x, *, train: bool):
     if self.padding not in ('same', 'valid'):
-      raise UserError(
-        f"U-Net padding '{self.padding}' is unknown: set "
-        "--config.model.padding to 'same' or 'valid'"
-      )
+      raise ValueError(f"U-Net padding '{self.padding}' is not 'same' or 'valid'")
     valid = self.padding == 'valid'
     if valid and self.up != 'transpose':
-      raise UserError(
-        "the paper's valid U-Net up-samples by transposed convolutions: "
-        "drop --config.model.up or use model.name 'unet_same'"
+      raise ValueError(
+        f"the paper's valid U-Net up-samples by transposed convolutions, not '{self.up}' "
+        "(bilinear up-sampling is for the same-padding U-Net, 'unet_same')"
       )
     halve = self.up == 'bilinear'  # milesial's bilinear=True halves the bottom widths
     widths = [self.base_width * 2**level for level in range(self.depth + 1)]
@@ -170,13 +150,13 @@ class UNet(nn.Module):
     skips = []
     for level in range(1, self.depth + 1):
       if valid and (x.shape[1] % 2 or x.shape[2] % 2):
-        raise UserError(
+        raise ValueError(
           f'the valid U-Net needs even sizes before every pool, got '
-          f'{x.shape[1]}x{x.shape[2]} before pool {level}: make the input '
-          'size (config.input.pad_to or image_size) e.g. 572 (-> 388 out)'
+          f'{x.shape[1]}x{x.shape[2]} before pool {level}: the input size must be '
+          'one that halves evenly, e.g. 572 (388 out)'
         )
       skips.append(x)
-      x = max_pool_2d(x, 2)
+      x = max_pool(x, 2, 2)
       last = level == self.depth
       x = conv(widths[level] // (2 if halve and last else 1), name=f'down{level}')(x, train=train)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

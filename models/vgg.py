@@ -27,10 +27,11 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.alexnet import adaptive_avg_pool
-from models.batch_norm import BatchNorm
+from models.batch_norm import torch_batch_norm
 from models.conv import Conv
+from models.initializers import he_normal_fan_out
 from models.layers import local_response_norm
+from models.pooling import adaptive_avg_pool, max_pool
 
 # Table 1: maps per block, and per configuration the layers of each block: a conv's
 # kernel size, or 'lrn' for local response normalization.
@@ -62,7 +63,6 @@ class VGG(nn.Module):
   def __call__(self, x, *, train: bool):
     if self.config not in CONFIGS:
       raise ValueError(f"unknown VGG config '{self.config}'; valid: {', '.join(CONFIGS)}")
-    conv_init = nn.initializers.variance_scaling(2.0, 'fan_out', 'normal')
     dense = functools.partial(
       nn.Dense,
       kernel_init=nn.initializers.normal(stddev=0.01),
@@ -70,6 +70,7 @@ class VGG(nn.Module):
       dtype=self.dtype,
       param_dtype=self.param_dtype,
     )
+    norm = torch_batch_norm(train, dtype=self.dtype, param_dtype=self.param_dtype)
     x = x.astype(self.dtype)
     for b, (features, layers) in enumerate(zip(BLOCK_FEATURES, CONFIGS[self.config]), 1):
       i = 0
@@ -83,23 +84,16 @@ class VGG(nn.Module):
           features,
           (layer, layer),
           padding=layer // 2,
-          kernel_init=conv_init,
+          kernel_init=he_normal_fan_out,
           bias_init=nn.initializers.zeros,
           dtype=self.dtype,
           param_dtype=self.param_dtype,
           name=f'conv{b}_{i}',
         )(x)
         if self.batch_norm:
-          x = BatchNorm(
-            use_running_average=not train,
-            momentum=0.9,
-            epsilon=1e-5,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            name=f'bn{b}_{i}',
-          )(x)
+          x = norm(name=f'bn{b}_{i}')(x)
         x = nn.relu(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, 2, 2)
     x = adaptive_avg_pool(x, 7)
     x = x.reshape((x.shape[0], -1))
     dropout = nn.Dropout(self.dropout_rate, deterministic=not train)

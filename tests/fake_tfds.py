@@ -56,6 +56,14 @@ def prepare(name: str, data_dir: str, sizes=(40, 12)):
   return tfds.builder(name, data_dir=data_dir)
 
 
+def prepare_tiny(tmp_path_factory, names=('cifar10', 'imagenet2012')) -> str:
+  """A new data dir with `names` prepared at the default sizes (40 train, 12 test)."""
+  path = str(tmp_path_factory.mktemp('tiny_tfds'))
+  for name in names:
+    prepare(name, path)
+  return path
+
+
 def index(images: np.ndarray) -> np.ndarray:
   """The example indices written into fixed-size images (N, H, W, C)."""
   return images[:, 0, 0, 0].astype(int) + 256 * images[:, 0, 1, 0].astype(int)

@@ -10,7 +10,6 @@ import pytest
 from configs import imagenet_alexnet, imagenet_vgg
 from models import alexnet, vgg
 from models.layers import local_response_norm
-from train_lib.errors import UserError
 
 MODELS = {**alexnet.MODELS, **vgg.MODELS}
 
@@ -266,9 +265,9 @@ def test_config_builds_model_with_exact_count(module, arg):
 
 
 def test_config_rejects_unknown_variant():
-  with pytest.raises(UserError, match='VARIANT in 11, 11_lrn'):
+  with pytest.raises(ValueError, match='VARIANT in 11, 11_lrn'):
     imagenet_vgg.get_config('17')
-  with pytest.raises(UserError, match='original'):
+  with pytest.raises(ValueError, match='original'):
     imagenet_alexnet.get_config('tiny')
-  with pytest.raises(UserError):
+  with pytest.raises(ValueError):
     imagenet_vgg.get_config('16,fast')

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from input_pipeline import crops, preprocess
+from input_pipeline import crops, preprocess, windows
 
 SHAPES = [(60, 90), (90, 60), (75, 75), (40, 200)]
 
@@ -97,6 +97,16 @@ def test_center_crop_matches_torchvision_resize_then_center_crop():
     assert ours.shape == want.shape == (32, 32, 3)
     diff = np.abs(ours.astype(int) - want.astype(int))
     assert diff.mean() < 1.0 and diff.max() <= 4  # PIL and TF resample alike
+
+
+def test_center_window_is_torchvisions_for_python_ints_and_tensorflow_tensors():
+  offset = tf.function(windows.center_offset)
+  for size in range(32, 48):
+    for crop in (29, 30, 31, 32):
+      want = int(round((size - crop) / 2))  # torchvision's CenterCrop; round half to even
+      assert windows.center_offset(size, crop) == want
+      assert int(offset(tf.constant(size), crop)) == want
+  assert windows.center_window(45, 34, 32, 31) == (6, 2)
 
 
 def test_ten_crop_is_corners_centre_and_their_mirror_images():

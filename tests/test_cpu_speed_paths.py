@@ -23,7 +23,7 @@ from helpers import read_metrics
 
 from models import backward, conv, pooling
 from models.batch_norm import BatchNorm
-from train_lib import sharding, steps, system, train
+from train_lib import setup, sharding, steps, system, train
 from train_lib.errors import UserError
 
 
@@ -182,11 +182,10 @@ def test_system_settings_and_their_errors():
   assert system.xla_options(config, 'gpu') == {}
   assert system.backward_mode(config, 'cpu') == 'cpu'
   assert system.backward_mode(config, 'tpu') == 'xla'
-  config.system.xla_options = '--xla_cpu_enable_fast_math=true, xla_cpu_max_isa=AVX2,x=3'
+  config.system.xla_options = '--xla_cpu_enable_fast_math=true, xla_cpu_max_isa=AVX2'
   assert system.xla_options(config, 'cpu') == {
     'xla_cpu_enable_fast_math': True,
     'xla_cpu_max_isa': 'AVX2',
-    'x': 3,
   }
   config.system.xla_options = 'default'
   assert system.xla_options(config, 'cpu') == {}
@@ -235,10 +234,9 @@ def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
   results = {}
   for path, settings in (('fast', ('auto', 'auto')), ('default', ('default', 'xla'))):
     config.system.xla_options, config.system.backward = settings
-    state = steps.create_train_state(model, tx, config, (8, 8, 3))
-    rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
-    train_step, _ = steps.compile_steps(model, tx, config, mesh, rep)
-    state, results[path] = jax.device_put(state, rep), []
+    s = setup.create(config, model=model, tx=tx)
+    train_step, _ = steps.compile_steps(s)
+    state, results[path] = s.state, []
     for _ in range(3):
       state, metrics = train_step(state, batch)
       results[path].append(jax.device_get(metrics))
@@ -247,3 +245,60 @@ def test_fast_path_trains_a_batch_norm_net_like_the_default_path():
     jax.tree.leaves(results['fast']), jax.tree.leaves(results['default'])
   ):
     np.testing.assert_allclose(fast, default_path, rtol=2e-5, atol=1e-6)
+
+
+# Families whose pooling must follow the backward mode: tiny instances, each pooling
+# the way its architecture does (floor 2x2/2, the valid U-Net's crops, ceil mode).
+POOLING_FAMILIES = {
+  'vgg11': (dict(fc_features=4), 32),
+  'unet': (dict(base_width=2, depth=1), 18),
+  'unet_same': (dict(base_width=2, depth=2), 10),
+  'u2netp': ({}, 7),
+}
+
+
+def _value_and_grad(model, mode, variables, x):
+  def loss(params, x):
+    y, _ = model.apply(
+      {**variables, 'params': params},
+      x,
+      train=True,
+      rngs={'dropout': jax.random.PRNGKey(7)},
+      mutable=['batch_stats', 'aux_logits'],
+    )
+    return jnp.sum(jnp.sin(y)), y
+
+  with backward.use(mode):
+    return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables['params'], x)
+
+
+@pytest.mark.parametrize('name', sorted(POOLING_FAMILIES))
+def test_families_pool_as_the_backward_mode_says(name):
+  """VGG, U-Net and U^2-Net pool through models.pooling.max_pool: under 'cpu' no XLA
+  max reduce-window is left in their training step, and values and gradients equal
+  those under 'xla' (for U^2-Net, of one ceil-mode RSU-4 block: the whole net takes
+  minutes to compile twice)."""
+  from models import registry, u2net
+
+  kwargs, size = POOLING_FAMILIES[name]
+  model = registry.MODELS[name](num_classes=2, **kwargs)
+  x = jax.random.normal(jax.random.PRNGKey(5), (2, size, size, 3))
+  variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(6), x, train=False))
+  for mode, pools_in_xla in (('cpu', False), ('xla', True)):
+    jaxpr = str(jax.make_jaxpr(functools.partial(_value_and_grad, model, mode))(variables, x))
+    assert ('reduce_window_max' in jaxpr) == pools_in_xla, mode
+
+  if name.startswith('u2net'):
+    model = u2net.RSU(u2net.Stage(4, False, 2, 4))
+  options = {'xla_backend_optimization_level': 0}
+  init = jax.jit(lambda: model.init(jax.random.PRNGKey(6), x, train=False))
+  variables = init.lower().compile(compiler_options=options)()
+  results = [
+    jax.jit(functools.partial(_value_and_grad, model, mode))
+    .lower(variables, x)
+    .compile(compiler_options=options)(variables, x)
+    for mode in ('cpu', 'xla')
+  ]
+  for ours, xla in zip(*(jax.tree.leaves(r) for r in results)):
+    scale = np.abs(np.asarray(xla)).max() + 1e-6
+    np.testing.assert_allclose(ours, xla, rtol=1e-4, atol=1e-5 * scale)

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 
 from configs import default
 from input_pipeline import datasets, feeds, stream
-from train_lib.errors import UserError
+from input_pipeline.errors import DataError
 
 MOCK_EXAMPLES = 16
 # name -> (stored image shape, classes)
@@ -37,10 +37,7 @@ def mock_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tiny_dir(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp('tiny_tfds'))
-  for name in ('cifar10', 'imagenet2012'):
-    fake_tfds.prepare(name, path)
-  return path
+  return fake_tfds.prepare_tiny(tmp_path_factory)
 
 
 def _config(name, data_dir):
@@ -60,14 +57,14 @@ def test_fixed_size_datasets_load_as_uint8_and_live_on_the_devices(name, mock_di
     num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
   ):
     builder = datasets.get_builder(config.dataset)
-    datasets.check_features(builder, config)
+    assert len(feeds.check_features(config, builder, labels='class')) == classes
     for split in fake_tfds.SPLITS[name]:
       data = datasets.load_arrays(builder, split)
       assert data['image'].shape == (MOCK_EXAMPLES, *shape)
       assert data['image'].dtype == np.uint8 and data['image'].max() > 128
       assert data['label'].dtype == np.int32
       assert 0 <= data['label'].min() and data['label'].max() < classes
-    assert feeds.choose_feed(config, builder) == 'device_resident'
+    assert feeds.choose_feed(config, builder, labels='class') == 'device_resident'
 
 
 @pytest.mark.parametrize('name', ['imagenet2012', 'oxford_iiit_pet'])
@@ -81,7 +78,7 @@ def test_jpeg_datasets_stream_crops_and_every_eval_example_once(name, mock_dir):
     num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
   ):
     builder = datasets.get_builder(config.dataset)
-    assert feeds.choose_feed(config, builder) == 'host'
+    assert feeds.choose_feed(config, builder, labels='class') == 'host'
     batches = stream.as_numpy(stream.train_dataset(builder, train, config.input, 8, 0))
     for _ in range(3):  # crosses an epoch
       batch = next(batches)
@@ -118,21 +115,21 @@ def test_varying_sizes_need_a_crop_and_big_splits_stay_off_device(mock_dir):
     num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
   ):
     builder = datasets.get_builder(config.dataset)
-    with pytest.raises(UserError, match='varying size.*train_crop=random_resized'):
-      feeds.choose_feed(config, builder)
+    with pytest.raises(DataError, match='varying size.*train_crop=random_resized'):
+      feeds.choose_feed(config, builder, labels='class')
     config.input.train_crop, config.input.eval_crop = 'scale_jitter', 'center'
     config.input.feed = 'device_resident'
-    with pytest.raises(UserError, match="can't hold.*feed=host"):
-      feeds.choose_feed(config, builder)
+    with pytest.raises(DataError, match="can't hold.*feed=host"):
+      feeds.choose_feed(config, builder, labels='class')
   config = _config('cifar10', mock_dir)
   config.input.device_resident_max_mb = 0.01  # 16 CIFAR images take 0.05 MiB
   with tfds.testing.mock_data(
     num_examples=MOCK_EXAMPLES, data_dir=mock_dir, policy=tfds.testing.MockPolicy.USE_FILES
   ):
-    assert feeds.choose_feed(config, datasets.get_builder(config.dataset)) == 'host'
+    assert feeds.choose_feed(config, datasets.get_builder(config.dataset), labels='class') == 'host'
     config.input.feed = 'device_resident'
-    with pytest.raises(UserError, match='takes 0.0 MiB, more than'):
-      feeds.choose_feed(config, datasets.get_builder(config.dataset))
+    with pytest.raises(DataError, match='takes 0.0 MiB, more than'):
+      feeds.choose_feed(config, datasets.get_builder(config.dataset), labels='class')
 
 
 def test_slices_are_deterministic_and_partition_the_split(tiny_dir):
@@ -153,7 +150,7 @@ def test_imagenet_prepares_only_from_the_archives(tmp_path):
     {'name': 'imagenet2012', 'data_dir': str(tmp_path), 'download': True, 'manual_dir': ''}
   )
   with pytest.raises(
-    UserError,
+    DataError,
     match='ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar.*--config.dataset.manual_dir',
   ):
     datasets.get_builder(dataset)
@@ -161,5 +158,5 @@ def test_imagenet_prepares_only_from_the_archives(tmp_path):
   archives.mkdir()
   (archives / 'ILSVRC2012_img_val.tar').write_bytes(b'')
   dataset.manual_dir = str(archives)
-  with pytest.raises(UserError, match='^ILSVRC2012_img_train.tar not found in'):
+  with pytest.raises(DataError, match='^ILSVRC2012_img_train.tar not found in'):
     datasets.get_builder(dataset)

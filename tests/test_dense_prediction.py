@@ -11,6 +11,7 @@ from helpers import read_metrics, run_main
 
 from configs import default
 from input_pipeline import dense_augment
+from input_pipeline.errors import DataError
 from train_lib import tasks
 from train_lib.errors import UserError
 from train_lib.tasks import dense_metrics
@@ -171,15 +172,30 @@ def test_rescaling_samples_mask_by_nearest_neighbour_at_the_image_coordinates():
 
 
 def test_a_dataset_without_masks_or_classes_that_dont_match_are_user_errors(data_dir):
-  from input_pipeline import datasets
+  from input_pipeline import datasets, feeds
 
   config = _config(num_classes=11)
   config.dataset.name, config.dataset.data_dir = 'digits', data_dir
   task = tasks.get_task(config)
-  with pytest.raises(UserError, match='no segmentation_mask'):
-    task.check_features(datasets.get_builder(config.dataset))
+  assert (task.labels, tasks.get_task(_config('classification')).labels) == ('mask', 'class')
+  with pytest.raises(DataError, match='no segmentation_mask'):
+    feeds.check_features(config, datasets.get_builder(config.dataset), labels=task.labels)
+  config.dataset.name = 'digit_scenes'
+  builder = datasets.get_builder(config.dataset)
+  names = feeds.check_features(config, builder, labels=task.labels)
+  task.check_classes(names)
+  assert task.class_names == names and len(names) == 11
+  config.dataset.num_classes = 10
+  with pytest.raises(UserError, match="'digit_scenes' has 11 classes.*num_classes=11"):
+    task.check_classes(names)
+  config.task = 'saliency'
+  with pytest.raises(UserError, match='one output.*--config.dataset.num_classes=1'):
+    tasks.get_task(config).check_classes(names)
+  config.input.train_crop = 'random_resized'
+  with pytest.raises(DataError, match='no host crop.*train_crop=none'):
+    feeds.choose_feed(config, builder, labels='mask')
   config.dataset.name = 'oxford_iiit_pet'
-  with pytest.raises(UserError, match="'oxford_iiit_pet' is not prepared"):
+  with pytest.raises(DataError, match="'oxford_iiit_pet' is not prepared"):
     datasets.get_builder(config.dataset)
   config.task = 'keypoints'
   with pytest.raises(UserError, match='not implemented'):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import datasets, digits
-from train_lib.errors import UserError
+from input_pipeline.errors import DataError
 
 
 def _dataset_config(data_dir, name='digits'):
@@ -46,18 +46,18 @@ def test_split_is_the_documented_one(data_dir):
 
 
 def test_unknown_dataset_lists_ours(data_dir):
-  with pytest.raises(UserError, match="unknown dataset 'nope'.*digits"):
+  with pytest.raises(DataError, match="unknown dataset 'nope'.*digits"):
     datasets.get_builder(_dataset_config(data_dir, 'nope'))
 
 
 def test_catalog_dataset_not_prepared_fails_at_once(data_dir):
   start = time.time()
-  with pytest.raises(UserError, match="'mnist' is not prepared.*download=True"):
+  with pytest.raises(DataError, match="'mnist' is not prepared.*download=True"):
     datasets.get_builder(_dataset_config(data_dir, 'mnist'))
   assert time.time() - start < 30  # no download attempt (that retries for minutes)
 
 
 def test_unknown_split(data_dir):
   builder = datasets.get_builder(_dataset_config(data_dir))
-  with pytest.raises(UserError, match="no split 'validation'"):
+  with pytest.raises(DataError, match="no split 'validation'"):
     datasets.num_examples(builder, 'validation')

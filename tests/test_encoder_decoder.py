@@ -12,14 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import fast_compile_options
 
 from models import deconvnet, registry, u2net, unet
-from train_lib.errors import UserError
 from train_lib.modes import costs
 
 fast_jit = functools.partial(
   jax.jit,
-  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+  compiler_options=fast_compile_options(),
 )
 
 # name, constructor kwargs, input (N, H, W, C), parameters, output (H, W)
@@ -66,12 +66,12 @@ def test_every_variant_has_a_reference():
   [
     ('unet', {}, (1, 570, 570, 1), 'even sizes before every pool'),  # 279 at pool 2
     ('unet', dict(up='bilinear'), (1, 572, 572, 1), 'transposed convolution'),
-    ('unet_same', dict(up='nearest'), (1, 64, 64, 1), "--config.model.up to 'transpose'"),
+    ('unet_same', dict(up='nearest'), (1, 64, 64, 1), "'nearest' is not 'transpose' or 'bilinear'"),
     ('deconvnet', {}, (1, 192, 192, 3), 'fc6 (7x7) needs pool5 maps of at least 7x7'),
   ],
 )
-def test_bad_sizes_and_options_are_user_errors(name, kwargs, shape, message):
-  with pytest.raises(UserError, match=re.escape(message)):
+def test_bad_sizes_and_options_are_value_errors(name, kwargs, shape, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
     abstract_variables(registry.MODELS[name](num_classes=2, **kwargs), shape)
 
 

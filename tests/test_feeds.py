@@ -14,16 +14,13 @@ from helpers import read_metrics
 from configs import digits_lenet5
 from input_pipeline import batches, datasets, preprocess, resident, stream
 from models import registry
-from train_lib import sharding, steps, train
+from train_lib import setup, sharding, steps, train
 
 
 @pytest.fixture(scope='module')
 def tiny_dir(tmp_path_factory):
   """cifar10 and imagenet2012 with 40 train and 12 test / validation examples."""
-  path = str(tmp_path_factory.mktemp('tiny_tfds'))
-  for name in ('cifar10', 'imagenet2012'):
-    fake_tfds.prepare(name, path)
-  return path
+  return fake_tfds.prepare_tiny(tmp_path_factory)
 
 
 def _builder(name, data_dir):
@@ -121,13 +118,11 @@ def test_ten_crop_evaluation_averages_the_logits_of_the_views(tiny_dir):
   again = list(stream.as_numpy(stream.eval_dataset(builder, 'validation', config.input, 8)))
   for a, b in zip(eval_batches, again):  # evaluation is deterministic
     np.testing.assert_array_equal(a['image'], b['image'])
-  mesh = sharding.create_mesh()
   model = registry.create_model(config.model, num_classes=1000)
-  state = jax.jit(lambda: steps.create_train_state(model, optax.sgd(0.1), config, (32, 32, 3)))()
-  rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
-  state = jax.device_put(state, rep)
-  _, eval_step = steps.compile_steps(model, optax.sgd(0.1), config, mesh, rep)
-  metrics = train.evaluate(eval_step, state, lambda: iter(eval_batches), config, mesh)
+  s = setup.create(config, model=model, tx=optax.sgd(0.1))
+  state = s.state
+  _, eval_step = steps.compile_steps(s)
+  metrics = train.evaluate(eval_step, state, lambda: iter(eval_batches), config, s.mesh, s.task)
   # Reference: each view through the model on the host, logits averaged.
   images = np.concatenate([b['image'][b['mask'] > 0] for b in eval_batches])
   labels = np.concatenate([b['label'][b['mask'] > 0] for b in eval_batches])

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import fast_compile_options
 
 from configs import default, imagenet_googlenet
-from models import googlenet, registry
+from models import googlenet, pooling, registry
 from models.pooling import max_pool
-from train_lib.errors import UserError
 from train_lib.modes import costs
 
 MODELS = googlenet.MODELS
@@ -22,7 +22,7 @@ MODELS = googlenet.MODELS
 # test): LLVM at -O0, and the older elemental emitters for fusions.
 fast_jit = functools.partial(
   jax.jit,
-  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+  compiler_options=fast_compile_options(),
 )
 
 # architectures.md section 1a ([TV] and [CALC]): (name, aux_logits) -> parameters.
@@ -147,7 +147,7 @@ def test_adaptive_avg_pool_matches_torch_bins(n):
   want = np.array(
     [[x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in bins(n + 1)] for r0, r1 in bins(n)]
   ).transpose(2, 0, 1, 3)
-  pool = googlenet._adaptive_avg_pool
+  pool = pooling.adaptive_avg_pool
   got = jax.jit(pool, static_argnums=1)(jnp.asarray(x), (4, 4))
   np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
   if n == 14:  # overlapping bins, as in torchvision's aux heads at 224 input
@@ -156,8 +156,9 @@ def test_adaptive_avg_pool_matches_torch_bins(n):
 
 def test_transform_input():
   raw = np.random.default_rng(0).uniform(size=(2, 5, 5, 3)).astype(np.float32)
-  mean, std = np.array(googlenet.IMAGENET_MEAN), np.array(googlenet.IMAGENET_STD)
-  got = googlenet.torchvision_transform_input(jnp.asarray((raw - mean) / std, jnp.float32))
+  model = googlenet.GoogLeNet()  # torchvision's ImageNet statistics by default
+  mean, std = np.array(model.input_mean), np.array(model.input_std)
+  got = googlenet.torchvision_transform_input(jnp.asarray((raw - mean) / std), mean, std)
   np.testing.assert_allclose(np.asarray(got), (raw - 0.5) / 0.5, rtol=1e-5, atol=1e-5)
 
 
@@ -287,7 +288,7 @@ def test_config_builds(monkeypatch, arg, name, size, count):
     assert len(config.lr_boundaries_epochs) == 31 and config.lr_decay == 0.96
   monkeypatch.setattr(registry, 'MODELS', {**registry.MODELS, **MODELS})
   model = registry.create_model(
-    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
+    config.model, num_classes=config.dataset.num_classes, dtype=jnp.float32
   )
   variables = abstract_variables(model, config.input.image_size)
   if count is not None:
@@ -295,5 +296,5 @@ def test_config_builds(monkeypatch, arg, name, size, count):
 
 
 def test_config_rejects_bad_strings():
-  with pytest.raises(UserError):
+  with pytest.raises(ValueError):
     imagenet_googlenet.get_config('resnet')

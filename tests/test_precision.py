@@ -12,7 +12,8 @@ import optax
 import pytest
 
 from configs import default
-from train_lib import sharding, steps, train
+from train_lib import setup, sharding, steps, train
+from train_lib.errors import UserError
 from train_lib.modes import bench
 
 
@@ -63,13 +64,10 @@ def _setup(half_dtype: str):
   config.input.random_flip = True
   config.half_precision = True
   config.half_precision_dtype = half_dtype
-  model = TinyBatchNormNet(num_classes=10)  # float32: compile_steps sets the dtype
-  tx = optax.sgd(0.1, momentum=0.9)
-  mesh = sharding.create_mesh()
-  state = steps.create_train_state(model, tx, config, (8, 8, 3))
-  rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
-  state = jax.device_put(state, rep)
-  train_step, _ = steps.compile_steps(model, tx, config, mesh, rep)
+  model = TinyBatchNormNet(num_classes=10, dtype=setup.compute_dtype(config))
+  s = setup.create(config, model=model, tx=optax.sgd(0.1, momentum=0.9))
+  state, rep, mesh = s.state, s.state_sharding, s.mesh
+  train_step, _ = steps.compile_steps(s)
   rng = np.random.default_rng(0)
   batch = {
     'image': rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8),
@@ -136,5 +134,5 @@ def test_unknown_half_precision_dtype_is_a_user_error():
   config = default.get_config()
   config.half_precision = True
   config.half_precision_dtype = 'float8'
-  with pytest.raises(steps.UserError, match='half_precision_dtype'):
-    steps.compute_dtype(config)
+  with pytest.raises(UserError, match='half_precision_dtype'):
+    setup.compute_dtype(config)

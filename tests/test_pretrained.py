@@ -16,17 +16,21 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+
+pytest.importorskip(
+  'torch', reason='torch is not installed: the PyTorch reference tests run on Python 3.11 (CI)'
+)
 import timm
 import torch
 import torchvision
 from flax import traverse_util
+from helpers import assert_user_error, fast_compile_options, run_main
 from PIL import Image
 from safetensors import numpy as st_numpy
 from safetensors import torch as st_torch
 
 from models import googlenet, hrnet, registry, torch_weights
 from tests import torch_references
-from tests.helpers import assert_user_error, run_main
 from train_lib.errors import UserError
 from train_lib.modes import predict, pretrained, weight_files
 
@@ -34,7 +38,7 @@ RTOL = 1e-4
 # Compile-time options only (same program): XLA's CPU compiler dominates these tests.
 fast_jit = functools.partial(
   jax.jit,
-  compiler_options={'xla_backend_optimization_level': 0, 'xla_cpu_use_fusion_emitters': False},
+  compiler_options=fast_compile_options(),
 )
 
 

@@ -10,8 +10,17 @@ import time
 import jax
 import numpy as np
 import pytest
-from helpers import ROOT, assert_user_error, main_command, main_env, read_metrics, run_main
+from helpers import (
+  ROOT,
+  assert_user_error,
+  main_command,
+  main_env,
+  read_metrics,
+  run_main,
+  run_main_in_process,
+)
 
+from input_pipeline.errors import DataError
 from train_lib import checkpoint, steps, train
 from train_lib.errors import UserError
 
@@ -177,10 +186,11 @@ def test_full_disk_fails_the_save_and_keeps_the_earlier(digits_config, tmp_path,
 @pytest.mark.parametrize(
   'field,value,message',
   [
-    ('learning_rate', -0.1, 'learning_rate=-0.1 is negative'),
-    ('batch_size', 0, 'batch_size=0 must be a positive multiple'),
+    ('learning_rate', -0.1, 'learning_rate=-0.1 must be >= 0'),
+    ('batch_size', 0, 'batch_size=0 must be positive'),
+    ('batch_size', 60, 'batch_size=60 must be a positive multiple of the 8 devices'),
     ('eval_batch_size', 12, 'eval_batch_size=12 must be a positive multiple'),
-    ('lr_schedule', 'linear', "unknown lr_schedule 'linear'"),
+    ('lr_schedule', 'linear', "lr_schedule='linear' is not one of constant, cosine, step"),
   ],
 )
 def test_bad_values(digits_config, tmp_path, field, value, message):
@@ -191,7 +201,7 @@ def test_bad_values(digits_config, tmp_path, field, value, message):
 
 def test_unknown_dataset_lists_valid_ones(digits_config, tmp_path):
   digits_config.dataset.name = 'digitz'
-  with pytest.raises(UserError, match="unknown dataset 'digitz'.*digits"):
+  with pytest.raises(DataError, match="unknown dataset 'digitz'.*digits"):
     train.train_and_evaluate(digits_config, str(tmp_path / 'run'))
 
 
@@ -204,7 +214,7 @@ def test_workdir_with_another_config_is_refused_and_left_intact(digits_config, d
     recorded = json.load(f)
   flags = _flags(data_dir, workdir)
   flags[3] = '--config.num_train_steps=4'
-  result = run_main(*flags, '--config.learning_rate=0.5')
+  result = run_main_in_process(*flags, '--config.learning_rate=0.5')
   assert_user_error(result, 'different config', 'learning_rate', '--allow_config_change')
   assert {p: os.path.getmtime(os.path.join(workdir, p)) for p in os.listdir(workdir)} == before
   with open(os.path.join(workdir, 'config.json')) as f:

@@ -1,13 +1,15 @@
 """The training library end to end on the digits: data parallelism, eval, resume."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from helpers import read_metrics
 
 from input_pipeline import batches, datasets, preprocess
-from models import registry
-from train_lib import sharding, steps, train
+from train_lib import setup, sharding, steps, train
 
 
 def test_one_and_eight_devices_give_the_same_losses(digits_config, tmp_path):
@@ -27,13 +29,10 @@ def test_eval_counts_every_example_once(digits_config):
   mesh = sharding.create_mesh()
   builder = datasets.get_builder(config.dataset)
   data = datasets.load_arrays(builder, 'test')
-  model = registry.create_model(config.model, num_classes=10)
-  tx = steps.optax.sgd(0.1)
-  state = steps.create_train_state(model, tx, config, (8, 8, 1))
-  rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
-  state = jax.device_put(state, rep)
-  _, eval_step = steps.compile_steps(model, tx, config, mesh, rep)
-  metrics = train.evaluate(eval_step, state, data, config, mesh)
+  s = setup.create(config, tx=optax.sgd(0.1))
+  model, state = s.model, s.state
+  _, eval_step = steps.compile_steps(s)
+  metrics = train.evaluate(eval_step, state, data, config, mesh, s.task)
   # Reference: the same model on all 360 images at once, on the host.
   images = preprocess.normalize(jnp.asarray(data['image']), config.input)
   logits = model.apply({'params': state.params}, images, train=False)
@@ -66,9 +65,24 @@ def test_resume_continues_exactly(digits_config, tmp_path):
   assert read_metrics(full)[-1] == read_metrics(split)[-1]
 
 
-def test_eval_mode_restores_newest(digits_config, tmp_path):
+def test_eval_mode_restores_newest(digits_config, tmp_path, capsys):
+  """Also: training prints the resolved schedule and records it in DIR/config.json."""
   workdir = str(tmp_path / 'run')
   final = train.train_and_evaluate(digits_config, workdir)
+  lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('schedule:')]
+  # 1,437 training digits: 22 batches of 64 per epoch; the recipe's lr 0.05 as given.
+  want = 'schedule: steps=8 epochs=0.363636 batch=64 peak_lr=0.05 warmup_steps=0 boundaries='
+  assert lines == [want]
+  with open(f'{workdir}/config.json') as f:
+    assert json.load(f)['schedule'] == {
+      'steps': 8,
+      'epochs': 8 / 22,
+      'batch': 64,
+      'peak_lr': 0.05,
+      'warmup_steps': 0,
+      'boundaries': [],
+      'steps_per_epoch': 22,
+    }
   again = train.evaluate_checkpoint(digits_config, workdir)
   np.testing.assert_allclose(again['accuracy'], final['accuracy'])
   assert read_metrics(workdir)[-1]['step'] == 8
@@ -77,12 +91,9 @@ def test_eval_mode_restores_newest(digits_config, tmp_path):
 def test_train_step_compiles_once(digits_config):
   config = digits_config
   mesh = sharding.create_mesh()
-  model = registry.create_model(config.model, num_classes=10)
-  tx = steps.optax.sgd(0.1)
-  state = steps.create_train_state(model, tx, config, (8, 8, 1))
-  rep = jax.tree.map(lambda _: sharding.replicated(mesh), state)
-  state = jax.device_put(state, rep)
-  train_step, _ = steps.compile_steps(model, tx, config, mesh, rep)
+  s = setup.create(config, tx=optax.sgd(0.1))
+  state = s.state
+  train_step, _ = steps.compile_steps(s)
   builder = datasets.get_builder(config.dataset)
   data = datasets.load_arrays(builder, 'train')
   it = batches.prefetch_to_device(batches.train_batches(data, 64, 0), sharding.batch_sharding(mesh))

@@ -61,6 +61,16 @@ def _set_aside_unreadable(directory: str) -> None:
         break
 
 
+def exists(workdir: str | None) -> bool:
+  """Whether `workdir` holds a checkpoint (without creating anything there)."""
+  if not workdir or not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return False
+  checkpoints = Checkpoints(workdir, keep=1)
+  latest = checkpoints.latest_step()
+  checkpoints.close()
+  return latest is not None
+
+
 class Checkpoints:
   """Saves and restores `TrainState`s under `workdir/checkpoints`."""
 
@@ -103,6 +113,32 @@ class Checkpoints:
 
   def best_step(self) -> int | None:
     return self._manager.best_step()
+
+  def resolve_step(self, which: str) -> int | None:
+    """The step of `which`: None for 'latest' (the newest that restores), the best by
+    the evaluation metric for 'best', or the number given.
+
+    Raises:
+      UserError: 'best' with no evaluated checkpoint, a step that is not there, or
+        another word.
+    """
+    if which == 'latest':
+      return None
+    if which == 'best':
+      step = self.best_step()
+      if step is None:
+        raise UserError(
+          f'no checkpoint in {self.directory} has evaluation metrics; use --checkpoint=latest'
+        )
+      return step
+    if which.isdigit():
+      if int(which) not in self._manager.all_steps():
+        raise UserError(
+          f'--checkpoint={which}: no such step in {self.directory}; it holds '
+          f'{sorted(self._manager.all_steps())}'
+        )
+      return int(which)
+    raise UserError(f"--checkpoint={which} is not 'latest', 'best' or a step number")
 
   def save(self, state, metrics: dict[str, float] | None = None) -> None:
     """Starts an asynchronous save of `state` at its step (a no-op if it exists).

@@ -15,11 +15,20 @@ What 'auto' picks, and why (README, Performance, has the figures):
   recomputes BatchNorm and ReLU inside the transposes feeding each kernel gradient
   (models/conv.py) and pools through a select-and-scatter ~40x slower than a tap stack.
 - GPU and TPU: XLA's defaults and its own backward passes (not measured here yet).
+
+XLA's option names come and go between jaxlib releases (0.12 dropped
+`xla_cpu_use_fusion_emitters`), so each option is checked once against the running jaxlib by
+compiling a trivial program with it (a few ms): an 'auto' option it refuses is left out with
+one printed note; a refused option of the user's is a UserError naming it, raised when the
+steps are built, before training starts.
 """
 
 import functools
 
+import jax
+import jaxlib
 import ml_collections
+import numpy as np
 
 from models import backward
 from train_lib.errors import UserError
@@ -44,11 +53,52 @@ def _parse_value(text: str):
     return text.strip()
 
 
+@functools.cache
+def option_refusal(platform: str, name: str, value) -> str | None:
+  """Why the running jaxlib refuses the XLA option `name=value` on `platform`, or None.
+
+  Compiles `x + 1` once per option with only that option (cached: once per process).
+  """
+  x = jax.device_put(np.float32(0), jax.local_devices(backend=platform)[0])
+  try:
+    jax.jit(lambda v: v + 1).lower(x).compile(compiler_options={name: value})
+  except jax.errors.JaxRuntimeError as e:
+    message = str(e).strip()
+    return message.splitlines()[0] if message else type(e).__name__
+  return None
+
+
+def supported_xla_options(options: dict, platform: str) -> dict:
+  """The options of `options` that the running jaxlib accepts on `platform`."""
+  return {k: v for k, v in options.items() if option_refusal(platform, k, v) is None}
+
+
+@functools.cache
+def _auto_xla_options(platform: str) -> tuple:
+  """AUTO_XLA_OPTIONS[platform] less those this jaxlib refuses, noted once per process."""
+  candidates = AUTO_XLA_OPTIONS.get(platform, {})
+  kept = supported_xla_options(candidates, platform)
+  left_out = [k for k in candidates if k not in kept]
+  if left_out and jax.process_index() == 0:
+    them = 'it' if len(left_out) == 1 else 'them'
+    print(
+      f"note: system.xla_options='auto' leaves out {', '.join(left_out)}: jaxlib "
+      f'{jaxlib.__version__} does not accept {them} on {platform}',
+      flush=True,
+    )
+  return tuple(kept.items())
+
+
 def xla_options(config: ml_collections.ConfigDict, platform: str) -> dict:
-  """The compiler options of the steps on `platform` ('cpu', 'gpu', 'tpu')."""
+  """The compiler options of the steps on `platform` ('cpu', 'gpu', 'tpu').
+
+  Raises:
+    UserError: `config.system.xla_options` is not 'auto', 'default' or name=value pairs,
+      or the running jaxlib refuses one of the options given.
+  """
   chosen = config.system.xla_options.strip()
   if chosen == 'auto':
-    return dict(AUTO_XLA_OPTIONS.get(platform, {}))
+    return dict(_auto_xla_options(platform))
   if chosen in ('default', ''):
     return {}
   options = {}
@@ -60,6 +110,13 @@ def xla_options(config: ml_collections.ConfigDict, platform: str) -> dict:
         "'default' or e.g. 'xla_cpu_enable_fast_math=true,...'"
       )
     options[name.strip().lstrip('-')] = _parse_value(value)
+  for name, value in options.items():
+    refusal = option_refusal(platform, name, value)
+    if refusal is not None:
+      raise UserError(
+        f"system.xla_options: jaxlib {jaxlib.__version__} refuses '{name}' on {platform} "
+        f"({refusal}); drop it from --config.system.xla_options or give 'auto' or 'default'"
+      )
   return options
 
 

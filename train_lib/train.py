@@ -1,69 +1,71 @@
 """`train_and_evaluate` and `evaluate`: the loop shared by every experiment."""
 
 import contextlib
+import dataclasses
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from input_pipeline import batches, datasets, feeds
-from models import registry
-from train_lib import checkpoint, optim, preemption, sharding, steps, system, tasks
+from train_lib import (
+  checkpoint,
+  optim,
+  preemption,
+  setup,
+  sharding,
+  steps,
+  system,
+  tasks,
+  validation,
+)
 from train_lib import workdir as workdir_lib
-from train_lib.errors import UserError
+from train_lib.errors import USER_ERRORS, UserError
 from train_lib.metrics_writer import MetricWriter, info
 
 
-class _Setup:
-  """What both modes need: mesh, data, model, optimizer, state and compiled steps."""
+@dataclasses.dataclass
+class _Run:
+  """What train and eval share: the data, the one setup, compiled steps, checkpoints."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, devices=None):
-    self.mesh = sharding.create_mesh(devices)
-    sharding.check_batch_size(config.batch_size, self.mesh, 'batch_size')
-    sharding.check_batch_size(config.eval_batch_size, self.mesh, 'eval_batch_size')
+  s: setup.Setup
+  builder: Any  # the prepared TFDS dataset
+  feed: str  # 'device_resident' | 'host' (input_pipeline/feeds.py)
+  train_step: Any
+  eval_step: Any
+  checkpoints: checkpoint.Checkpoints
+
+  @classmethod
+  def start(cls, config: ml_collections.ConfigDict, workdir: str, devices=None) -> '_Run':
+    task = tasks.get_task(config)
     builder = datasets.get_builder(config.dataset)
     n_train = datasets.num_examples(builder, config.dataset.train_split)
-    self.steps_per_epoch = n_train // config.batch_size
-    if not self.steps_per_epoch:
+    if n_train < config.batch_size:
       raise UserError(
-        f'batch_size={config.batch_size} exceeds the {n_train} training '
-        'examples; set a smaller --config.batch_size'
+        f'batch_size={config.batch_size} exceeds the {n_train} training examples; '
+        'set a smaller --config.batch_size'
       )
-    self.total_steps = (
-      config.num_train_steps
-      if config.num_train_steps > 0
-      else int(config.num_epochs * self.steps_per_epoch)
+    task.check_classes(feeds.check_features(config, builder, labels=task.labels))
+    feed = feeds.choose_feed(config, builder, labels=task.labels)
+    s = setup.create(
+      config,
+      devices=devices,
+      task=task,
+      steps_per_epoch=n_train // config.batch_size,
+      stored_image_shape=builder.info.features['image'].shape,
     )
-    self.builder = builder
-    self.task = tasks.get_task(config)  # classification, segmentation, saliency
-    self.task.check_features(builder)
-    self.feed = feeds.choose_feed(config, builder)  # device_resident | host
-    model = registry.create_model(
-      config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
-    )
-    tx = optim.create_optimizer(config, self.steps_per_epoch, self.total_steps)
-    image_shape = builder.info.features['image'].shape
-    rep = sharding.replicated(self.mesh)
-    abstract = jax.eval_shape(lambda: steps.create_train_state(model, tx, config, image_shape))
-    state_sharding = jax.tree.map(lambda _: rep, abstract)
-    self.state = jax.jit(
-      lambda: steps.create_train_state(model, tx, config, image_shape), out_shardings=state_sharding
-    )()
-    self.model = model
-    self.train_step, self.eval_step = steps.compile_steps(
-      model, tx, config, self.mesh, state_sharding, self.feed
-    )
-    self.checkpoints = checkpoint.Checkpoints(
-      workdir,
-      config.keep_checkpoints,
-      config.keep_best_checkpoints,
-      config.best_metric,
-      config.best_mode,
-    )
+    sharding.check_batch_size(config.batch_size, s.mesh, 'batch_size')
+    sharding.check_batch_size(config.eval_batch_size, s.mesh, 'eval_batch_size')
+    train_step, eval_step = steps.compile_steps(s, feed)
+    return cls(s, builder, feed, train_step, eval_step, setup.open_checkpoints(config, workdir))
+
+  def eval_data(self):
+    return feeds.eval_inputs(self.s.config, self.builder, labels=self.s.task.labels)
 
 
-def evaluate(eval_step, state, data, config, mesh, task=None) -> dict[str, float]:
+def evaluate(eval_step, state, data, config, mesh, task) -> dict[str, float]:
   """The task's metrics (loss, accuracy, ...) over every example of `data` once.
 
   `data` is a split in host memory, or a function returning a pass of padded and
@@ -74,7 +76,7 @@ def evaluate(eval_step, state, data, config, mesh, task=None) -> dict[str, float
   for batch in batches.prefetch_to_device(host, sharding.batch_sharding(mesh)):
     sums = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-  return (task or tasks.get_task(config)).finalize(jax.device_get(totals))
+  return task.finalize(jax.device_get(totals))
 
 
 def _eval_split_name(split: str) -> str:
@@ -87,7 +89,7 @@ def train_and_evaluate(
   """Trains (resuming from DIR/checkpoints), evaluates periodically and at the end.
 
   Args:
-    config: the experiment config.
+    config: the validated experiment config.
     workdir: where checkpoints, metrics.jsonl, TensorBoard events and config.json go.
     allow_config_change: continue a run in `workdir` whose config differs.
     devices: the devices of the mesh (default: all).
@@ -99,65 +101,73 @@ def train_and_evaluate(
     UserError: bad config or data, a diverged loss, a failed checkpoint save.
     Preempted: SIGTERM or SIGINT arrived; the state was checkpointed first.
   """
+  validation.check_config(config, 'train')
   workdir_lib.check_config(config, workdir, allow_config_change)
-  s = _Setup(config, workdir, devices)
-  workdir_lib.record_config(config, workdir)
+  run = _Run.start(config, workdir, devices)
+  s, checkpoints, schedule = run.s, run.checkpoints, run.s.schedule
+  workdir_lib.record_config(config, workdir, schedule.as_dict())
   state = s.state
-  if s.checkpoints.latest_step() is not None:
-    state = s.checkpoints.restore(state)
-    info(f'resumed from step {int(state.step)} of {s.checkpoints.directory}')
+  if checkpoints.latest_step() is not None:
+    state = checkpoints.restore(state)
+    info(f'resumed from step {int(state.step)} of {checkpoints.directory}')
   start = int(jax.device_get(state.step))
-  eval_data = feeds.eval_inputs(config, s.builder, s.task.load_arrays)
-  eval_split = _eval_split_name(config.dataset.eval_split)
-  every = lambda n: s.steps_per_epoch if n <= 0 else n  # noqa: E731
-  eval_every = every(config.eval_every_steps)
-  ckpt_every = every(config.checkpoint_every_steps)
-  writer = MetricWriter(workdir, s.total_steps)
-  log = _TrainLog(config, s, writer, start)
+  info(schedule.line())
   info(
-    f'training {config.model.name} on {config.dataset.name}: {s.total_steps} steps of '
+    f'training {config.model.name} on {config.dataset.name}: {schedule.steps} steps of '
     f'{config.batch_size} on {s.mesh.devices.size} device(s), from step {start}, '
-    f'{s.feed} feed'
+    f'{run.feed} feed'
   )
   for line in system.notes(config, system.mesh_platform(s.mesh)):
     info(line)
+  eval_data = run.eval_data()
+  eval_every = _period(config.eval_every_steps, config.eval_every_epochs, schedule)
+  ckpt_every = _period(config.checkpoint_every_steps, config.checkpoint_every_epochs, schedule)
+  writer = MetricWriter(workdir, schedule.steps)
+  log = _TrainLog(config, s, checkpoints, writer, start)
+  evaluate_now = lambda state: evaluate(  # noqa: E731
+    run.eval_step, state, eval_data, config, s.mesh, s.task
+  )
 
   # Per step: (batch,) made on the host, or (data, perm) resident on the devices.
-  inputs = feeds.train_inputs(config, s.builder, s.mesh, s.feed, start, s.task.load_arrays)
+  inputs = feeds.train_inputs(config, run.builder, s.mesh, run.feed, start, labels=s.task.labels)
   eval_metrics = None
-  with preemption.StopRequest() as stop, _finish_saves_on_error(s.checkpoints):
-    for step in range(start + 1, s.total_steps + 1):
-      state, metrics = s.train_step(state, *next(inputs))
+  with preemption.StopRequest() as stop, _finish_saves_on_error(checkpoints):
+    for step in range(start + 1, schedule.steps + 1):
+      state, metrics = run.train_step(state, *next(inputs))
       log.add(step, metrics)
-      is_last = step == s.total_steps
+      is_last = step == schedule.steps
       if step % config.log_every_steps == 0 or is_last:
         log.write(step)
       if step % eval_every == 0 or is_last:
         log.check_finite(step)
-        eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
-        writer.write(step, eval_split, eval_metrics)
+        eval_metrics = evaluate_now(state)
+        writer.write(step, _eval_split_name(config.dataset.eval_split), eval_metrics)
         s.task.write_pictures(s.model, state, eval_data, step, workdir)
-        s.checkpoints.save(state, eval_metrics)
+        checkpoints.save(state, eval_metrics)
       elif step % ckpt_every == 0:
         log.check_finite(step)
-        s.checkpoints.save(state)
+        checkpoints.save(state)
       if not is_last and stop.agreed(sync=step % config.log_every_steps == 0):
         log.check_finite(step)
-        s.checkpoints.save(state)
-        s.checkpoints.wait()
+        checkpoints.save(state)
+        checkpoints.wait()
         raise Preempted(
-          f'stopped by {stop.signal_name} after step {step}; the checkpoint '
-          f'is in {s.checkpoints.directory}; run the same command again '
-          'to resume'
+          f'stopped by {stop.signal_name} after step {step}; the checkpoint is in '
+          f'{checkpoints.directory}; run the same command again to resume'
         )
   if eval_metrics is None:  # Nothing left to train: report the final state again.
-    eval_metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
-    writer.write(start, eval_split, eval_metrics)
-  s.checkpoints.save(state)
-  s.checkpoints.wait()
-  s.checkpoints.close()
+    eval_metrics = evaluate_now(state)
+    writer.write(start, _eval_split_name(config.dataset.eval_split), eval_metrics)
+  checkpoints.save(state)
+  checkpoints.wait()
+  checkpoints.close()
   writer.close()
   return eval_metrics
+
+
+def _period(steps: int, epochs: float, schedule: optim.Schedule) -> int:
+  """A period in steps: `steps` where positive, else `epochs` epochs (at least 1 step)."""
+  return steps if steps > 0 else max(1, round(epochs * schedule.steps_per_epoch))
 
 
 @contextlib.contextmanager
@@ -165,7 +175,7 @@ def _finish_saves_on_error(checkpoints):
   """On an error in the loop, lets the checkpoints already started commit first."""
   try:
     yield
-  except UserError:
+  except USER_ERRORS:
     checkpoints.wait()
     raise
 
@@ -181,10 +191,10 @@ class _TrainLog:
   naming it before any checkpoint of a NaN state is written.
   """
 
-  def __init__(self, config, setup, writer, start):
+  def __init__(self, config, s: setup.Setup, checkpoints, writer, start):
     self._config, self._writer = config, writer
-    self._lr = optim.learning_rate_schedule(config, setup.steps_per_epoch, setup.total_steps)
-    self._checkpoints = setup.checkpoints
+    self._lr = optim.learning_rate_schedule(config, s.schedule)
+    self._checkpoints = checkpoints
     self._sums, self._t0, self._t0_step = None, time.time(), start
     self._first_bad = jnp.zeros((), jnp.int32)
 
@@ -239,30 +249,12 @@ def evaluate_checkpoint(
     which: 'latest', 'best' (by config.best_metric at evaluation) or a step number.
     devices: the devices of the mesh (default: all).
   """
-  s = _Setup(config, workdir, devices)
-  if s.checkpoints.latest_step() is None:
-    raise UserError(
-      f'no checkpoint in {s.checkpoints.directory}; train first '
-      '(--mode=train) or point --workdir at a trained run'
-    )
-  if which == 'latest':
-    step = None
-  elif which == 'best':
-    step = s.checkpoints.best_step()
-    if step is None:
-      raise UserError(
-        f'no checkpoint in {s.checkpoints.directory} has evaluation '
-        'metrics; use --checkpoint=latest'
-      )
-  elif which.isdigit():
-    step = int(which)
-  else:
-    raise UserError(f"--checkpoint={which} is not 'latest', 'best' or a step number")
-  state = s.checkpoints.restore(s.state, step)
-  eval_data = feeds.eval_inputs(config, s.builder, s.task.load_arrays)
-  metrics = evaluate(s.eval_step, state, eval_data, config, s.mesh, s.task)
-  writer = MetricWriter(workdir, s.total_steps)
+  validation.check_config(config, 'eval')
+  run = _Run.start(config, workdir, devices)
+  state = setup.restore(run.s, run.checkpoints, which)
+  run.checkpoints.close()
+  metrics = evaluate(run.eval_step, state, run.eval_data(), config, run.s.mesh, run.s.task)
+  writer = MetricWriter(workdir, run.s.schedule.steps)
   writer.write(int(state.step), _eval_split_name(config.dataset.eval_split), metrics)
   writer.close()
-  s.checkpoints.close()
   return metrics

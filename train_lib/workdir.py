@@ -17,6 +17,8 @@ RESUMABLE_FIELDS = frozenset(
     'log_every_steps',
     'eval_every_steps',
     'checkpoint_every_steps',
+    'eval_every_epochs',
+    'checkpoint_every_epochs',
     'keep_checkpoints',
     'eval_batch_size',
     'dataset.data_dir',
@@ -29,13 +31,16 @@ RESUMABLE_FIELDS = frozenset(
 )
 # Whole groups of fields that only the other modes read, or that change speed only.
 RESUMABLE_PREFIXES = ('inspect.', 'predict.', 'system.')
+# The resolved schedule, written beside the config; it follows from the fields above.
+SCHEDULE_KEY = 'schedule'
 
 
-def _flatten(d, prefix=''):
+def flatten(d, prefix='') -> dict:
+  """{'a.b': value} of a nested dict."""
   out = {}
   for k, v in d.items():
     if isinstance(v, dict):
-      out.update(_flatten(v, f'{prefix}{k}.'))
+      out.update(flatten(v, f'{prefix}{k}.'))
     else:
       out[f'{prefix}{k}'] = v
   return out
@@ -54,12 +59,9 @@ def check_config(
   Raises:
     UserError: the workdir's config differs in fields outside RESUMABLE_FIELDS.
   """
-  path = os.path.join(workdir, 'config.json')
-  new = json.loads(config.to_json())
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    a, b = _flatten(old), _flatten(new)
+  old = read_config(workdir)
+  if old is not None:
+    a, b = flatten(old), flatten(json.loads(config.to_json()))
     # Fields the old run did not have yet (added to configs/default.py since) are new
     # defaults, not a different run.
     changed = sorted(
@@ -74,10 +76,26 @@ def check_config(
       )
 
 
-def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Writes the resolved config to DIR/config.json (atomically, process 0 only)."""
+def read_config(workdir: str) -> dict | None:
+  """DIR/config.json without the resolved schedule, or None where there is none."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    old = json.load(f)
+  old.pop(SCHEDULE_KEY, None)
+  return old
+
+
+def record_config(
+  config: ml_collections.ConfigDict, workdir: str, schedule: dict | None = None
+) -> None:
+  """Writes the resolved config to DIR/config.json (atomically, process 0 only), with
+  the resolved schedule (steps, epochs, batch, peak lr, ...) under 'schedule'."""
   path = os.path.join(workdir, 'config.json')
   new = json.loads(config.to_json())
+  if schedule is not None:
+    new[SCHEDULE_KEY] = schedule
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     tmp = path + '.tmp'

@@ -9,7 +9,9 @@ array of our variables. Leaves map alike in every family:
   params/.../scale         -> <module>.weight  (BatchNorm)
   batch_stats/.../mean|var -> <module>.running_mean|running_var
 
-Reading files and checking them strictly is train_lib/modes/pretrained.py's job.
+Reading files and checking them strictly is the training library's job (its pretrained
+mode). `entries` (and `family_of`) raise `WeightsError`, a ValueError, for a model that
+has no PyTorch counterpart to map.
 """
 
 import dataclasses
@@ -25,8 +27,9 @@ from models.torch_weights import (
   u2net_names,
   unet_names,
 )
-from models.torch_weights.naming import Family
-from train_lib.errors import UserError
+from models.torch_weights.naming import Family, WeightsError
+
+__all__ = ['Entry', 'WeightsError', 'bn_counter_keys', 'entries', 'family_of', 'mapped_model_names']
 
 LEAVES = {
   ('params', 'kernel'): 'weight',
@@ -68,12 +71,12 @@ def mapped_model_names() -> list[str]:
 
 
 def family_of(model) -> Family:
-  """The mapping of `model`'s class; raises UserError if there is none."""
+  """The mapping of `model`'s class; raises WeightsError if there is none."""
   family = FAMILIES.get(type(model))
   if family is None:
-    raise UserError(
+    raise WeightsError(
       f'no PyTorch weight mapping for {type(model).__name__}; models with '
-      f'one: {", ".join(mapped_model_names())} (set --config.model.name)'
+      f'one: {", ".join(mapped_model_names())}'
     )
   return family
 
@@ -87,6 +90,9 @@ def entries(model, shapes: dict[tuple, tuple]) -> dict[tuple, Entry]:
 
   Returns:
     {the same paths: Entry}, in the order of `shapes`.
+
+  Raises:
+    WeightsError: `model` (its class or this variant) has no PyTorch counterpart.
   """
   family = family_of(model)
   overrides = family.layouts(model)
@@ -94,7 +100,7 @@ def entries(model, shapes: dict[tuple, tuple]) -> dict[tuple, Entry]:
   for path, shape in shapes.items():
     collection, *modules, leaf = path
     if (collection, leaf) not in LEAVES:
-      raise ValueError(f'no PyTorch name for {"/".join(path)}')
+      raise WeightsError(f'no PyTorch name for {"/".join(path)}')
     module = family.module_name(model, tuple(modules))
     layout = overrides.get(module) if leaf == 'kernel' else None
     if layout is None:

@@ -9,8 +9,7 @@ FlattenedDense layout undoes. VGG's BatchNorm eps is 1e-5 in both libraries.
 
 from models import vgg
 from models.torch_weights import layouts
-from models.torch_weights.naming import Family
-from train_lib.errors import UserError
+from models.torch_weights.naming import Family, WeightsError
 
 ALEXNET_NAMES = {
   'conv1': 'features.0',
@@ -42,7 +41,7 @@ def vgg_feature_indices(config: str, batch_norm: bool) -> dict[str, str]:
 
 def _vgg_module_name(model, path):
   if model.config not in TORCHVISION_VGG:
-    raise UserError(
+    raise WeightsError(
       f"torchvision has no VGG configuration '{model.config}' to convert; "
       'use vgg11, vgg13, vgg16, vgg19 or their _bn variants'
     )

@@ -1,9 +1,14 @@
-"""Shared pieces of the family mappings: the Family record and name helpers."""
+"""Shared pieces of the family mappings: the Family record, name helpers, the error."""
 
 import re
 from typing import Any, Callable, NamedTuple
 
 Path = tuple[str, ...]
+
+
+class WeightsError(ValueError):
+  """A model that no PyTorch file maps onto: no mapping for its class, or a variant that
+  the reference library does not build. The message says which and what has one."""
 
 
 class Family(NamedTuple):

@@ -11,17 +11,16 @@ has no PyTorch release to follow and no mapping.
 """
 
 from models.torch_weights import layouts
-from models.torch_weights.naming import Family
-from train_lib.errors import UserError
+from models.torch_weights.naming import Family, WeightsError
 
 DOUBLE_CONV = {'conv1': '0', 'bn1': '1', 'conv2': '3', 'bn2': '4'}
 
 
 def _module_name(model, path) -> str:
   if model.padding != 'same' or not model.batch_norm:
-    raise UserError(
+    raise WeightsError(
       'only the same-padding U-Net with BatchNorm (unet_same) has '
-      "PyTorch weights to convert (milesial's); set --config.model.name"
+      "PyTorch weights to convert (milesial's)"
     )
   top, *rest = path
   if top == 'outc':

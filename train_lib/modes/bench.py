@@ -25,8 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from input_pipeline import preprocess
-from models import registry
-from train_lib import optim, sharding, steps, system
+from train_lib import setup, sharding, steps, system
 from train_lib.errors import UserError
 
 # Dense peak FLOP/s per chip from the vendors' data sheets: (substring of
@@ -153,33 +152,20 @@ def prepare(config: ml_collections.ConfigDict, devices=None) -> Prepared:
   Returns:
     What `time_calls` needs, and the compilation's time and flops.
   """
-  mesh = sharding.create_mesh(devices)
-  sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
   if not (config.input.pad_to or config.input.image_size):
     raise UserError('--mode=bench needs the input size: set --config.input.image_size')
   per_call = config.steps_per_call
-  if per_call < 1:
-    raise UserError(f'steps_per_call={per_call} must be >= 1')
-  model = registry.create_model(
-    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
-  )
   # The schedule's values don't change the program: one "epoch" of the bench's length.
   length = config.bench_warmup_steps + config.bench_steps + per_call
-  tx = optim.create_optimizer(config, length, length)
-  shape = preprocess.model_input_shape(config.input)
-  state_sharding = jax.tree.map(
-    lambda _: sharding.replicated(mesh),
-    jax.eval_shape(lambda: steps.create_train_state(model, tx, config, shape)),
-  )
-  state = jax.jit(
-    lambda: steps.create_train_state(model, tx, config, shape), out_shardings=state_sharding
-  )()
+  s = setup.create(config, devices=devices, steps_per_epoch=length)
+  sharding.check_batch_size(config.batch_size, s.mesh, 'batch_size')
+  state = s.state
   if per_call == 1:
-    train_step, _ = steps.compile_steps(model, tx, config, mesh, state_sharding)
-    batch = _synthetic_batch(config, mesh, shape)
+    train_step, _ = steps.compile_steps(s)
+    batch = _synthetic_batch(config, s.mesh, s.image_shape)
   else:
-    train_step = steps.compile_multi_train_step(model, tx, config, mesh, state_sharding)
-    batch = _synthetic_batch(config, mesh, shape, leading=(per_call,))
+    train_step = steps.compile_multi_train_step(s)
+    batch = _synthetic_batch(config, s.mesh, s.image_shape, leading=(per_call,))
   jax.block_until_ready((state, batch))
   with CompileCounter() as compiling:
     t0 = time.perf_counter()
@@ -217,8 +203,6 @@ def benchmark(config: ml_collections.ConfigDict, devices=None) -> BenchResult:
   Returns:
     The measurements.
   """
-  if config.bench_steps < 1 or config.bench_warmup_steps < 0:
-    raise UserError('bench_steps must be >= 1 and bench_warmup_steps >= 0')
   p = prepare(config, devices)
   warmup_calls = math.ceil(config.bench_warmup_steps / p.steps_per_call)
   timed_calls = math.ceil(config.bench_steps / p.steps_per_call)
@@ -244,7 +228,7 @@ def format_result(config: ml_collections.ConfigDict, result: BenchResult, device
   """The report; the last line is `images_per_sec=<float> compile_seconds=<float>`."""
   devices = jax.devices() if devices is None else devices
   n = len(devices)
-  dtype = jnp.dtype(steps.compute_dtype(config)).name
+  dtype = jnp.dtype(setup.compute_dtype(config)).name
   h, w, c = preprocess.model_input_shape(config.input)
   r = result
   achieved = r.flops_per_step / r.step_seconds

@@ -25,9 +25,8 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import preprocess
-from models import registry
-from train_lib import checkpoint, optim, sharding, steps
-from train_lib.errors import UserError
+from train_lib import setup, steps
+from train_lib.errors import USER_ERRORS, UserError
 from train_lib.modes import pictures as pic
 from train_lib.modes import probes
 
@@ -51,8 +50,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
     )
   _check_same_model(config, workdir)
 
-  model = registry.create_model(config.model, num_classes=config.dataset.num_classes)
-  variables, step = _restore(config, workdir, model)
+  s, state = setup.restore_from(config, workdir, 'latest', jax.local_devices()[:1])
+  model, variables, step = s.model, steps.model_variables(state), int(state.step)
   image, source = _input_image(config)
   x = preprocess.normalize(jnp.asarray(image), config.input)
   return write_pictures(
@@ -134,36 +133,6 @@ def _check_same_model(config, workdir) -> None:
         )
 
 
-def _restore(config, workdir, model):
-  """The checkpoint's variables ('params', 'batch_stats') and step, on one device."""
-  ckpts = checkpoint.Checkpoints(
-    workdir,
-    config.keep_checkpoints,
-    config.keep_best_checkpoints,
-    config.best_metric,
-    config.best_mode,
-  )
-  if ckpts.latest_step() is None:
-    raise UserError(
-      f'no checkpoint in {ckpts.directory}; train first (--mode=train with '
-      'this --workdir) or import weights (--mode=convert)'
-    )
-  # The optimizer state's structure, not its schedule, must match the checkpoint's.
-  tx = optim.create_optimizer(config, 1, max(1, config.num_train_steps))
-  stored = None
-  if not (config.input.image_size or config.input.pad_to):
-    stored = _builder(config).info.features['image'].shape
-  rep = sharding.replicated(sharding.create_mesh(jax.local_devices()[:1]))
-  abstract = jax.eval_shape(lambda: steps.create_train_state(model, tx, config, stored))
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep), abstract)
-  state = ckpts.restore(target)
-  ckpts.close()
-  variables = {'params': state.params}
-  if state.batch_stats:
-    variables['batch_stats'] = state.batch_stats
-  return variables, int(state.step)
-
-
 def _builder(config):
   from input_pipeline import datasets
 
@@ -207,7 +176,7 @@ def _input_image(config) -> tuple[np.ndarray, str]:
 
   try:
     builder = _builder(config)
-  except UserError as e:
+  except USER_ERRORS as e:
     raise UserError(f'{e}; or give an image with --config.inspect.image=FILE') from None
   split = config.dataset.eval_split
   ds = builder.as_dataset(

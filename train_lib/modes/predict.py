@@ -19,10 +19,10 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import image_files, preprocess
-from train_lib import sharding
+from train_lib import checkpoint, setup, sharding, steps
 from train_lib.errors import UserError
 from train_lib.metrics_writer import info
-from train_lib.modes import convert
+from train_lib.modes import pretrained
 
 
 def run(
@@ -65,18 +65,18 @@ def _load(files: list[str], input_config) -> np.ndarray:
 
 def _weights(config, workdir, which, mesh):
   """(model, variables) from DIR's checkpoint, else from `config.init_from`."""
-  if convert.has_checkpoint(workdir):
-    model, variables, step = convert.restore_variables(config, workdir, which, mesh)
-    info(f'predicting with step {step} of {workdir}')
-    return model, variables
+  if checkpoint.exists(workdir):
+    s, state = setup.restore_from(config, workdir, which, list(mesh.devices.flat))
+    info(f'predicting with step {int(jax.device_get(state.step))} of {workdir}')
+    return s.model, steps.model_variables(state)
   if not config.init_from:
     where = f'{workdir} holds no checkpoint' if workdir else 'no --workdir is given'
     raise UserError(
       f'{where}; give a --workdir with a checkpoint (--mode=convert or '
       'train writes one) or the weights as --config.init_from=FILE'
     )
-  model, state, _ = convert.state_from_file(config, mesh)
-  variables = {'params': state.params, 'batch_stats': state.batch_stats}
+  s, state, _ = pretrained.state_from_file(config, list(mesh.devices.flat))
+  model, variables = s.model, steps.model_variables(state)
   info(f'predicting with the weights of {config.init_from}')
   return model, variables
 

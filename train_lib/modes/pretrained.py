@@ -11,12 +11,16 @@ mismatch. Non-strict loading fills what fits and leaves the rest at its initiali
 
 import dataclasses
 
+import jax
+import ml_collections
 import numpy as np
 from flax import traverse_util
 
 from models import torch_weights
 from models.torch_weights import layouts
+from train_lib import setup
 from train_lib.errors import UserError
+from train_lib.modes import weight_files
 
 COLLECTIONS = ('params', 'batch_stats')
 
@@ -219,3 +223,46 @@ def export(model, variables: dict) -> dict[str, np.ndarray]:
   for key in torch_weights.bn_counter_keys(mapped):
     tensors[key] = np.zeros((), np.int64)
   return tensors
+
+
+def state_from_file(config: ml_collections.ConfigDict, devices=None):
+  """A step-0 train state with `config.init_from`'s weights, replicated over `devices`.
+
+  The file is read and checked before anything compiles. Arrays the file does not fill
+  (non-strict loading) get the config's initialisation; XLA drops the initialisers of
+  the others from the compiled program, so a strict import compiles quickly.
+
+  Returns:
+    (setup.Setup, state, LoadReport).
+
+  Raises:
+    UserError: the file does not read, or does not fit the model.
+  """
+  tensors = weight_files.read_tensors(config.init_from)
+  s = setup.create(
+    config,
+    devices=devices,
+    stored_image_shape=setup.stored_image_shape(config),
+    initialize=False,
+  )
+  loaded, report = load(
+    s.model,
+    flat_shapes({'params': s.state.params, 'batch_stats': s.state.batch_stats}),
+    tensors,
+    strict=config.init_from_strict,
+    source=config.init_from,
+    model_name=config.model.name,
+  )
+
+  def build(loaded):
+    state = s.init_state()
+    flat = traverse_util.flatten_dict({'params': state.params, 'batch_stats': state.batch_stats})
+    flat.update({p: v.astype(flat[p].dtype) for p, v in loaded.items()})
+    variables = traverse_util.unflatten_dict(flat)
+    params = variables['params']
+    return state.replace(
+      params=params, batch_stats=variables.get('batch_stats', {}), opt_state=s.tx.init(params)
+    )
+
+  state = jax.jit(build, out_shardings=s.state_sharding)(loaded)
+  return s, state, report

@@ -3,7 +3,7 @@
 import ml_collections
 
 from input_pipeline import preprocess
-from models import registry
+from train_lib import setup
 from train_lib.modes import costs
 
 
@@ -12,9 +12,7 @@ def print_model_summary(config: ml_collections.ConfigDict) -> costs.Summary:
 
   The last printed line is `total_params=<int> total_macs=<int>` (per example).
   """
-  model = registry.create_model(
-    config.model, num_classes=config.dataset.num_classes, half_precision=config.half_precision
-  )
+  model = setup.create_model(config)
   if not (config.input.pad_to or config.input.image_size):
     raise ValueError('config.input.image_size or pad_to must fix the input size')
   shape = (1, *preprocess.model_input_shape(config.input))

@@ -66,11 +66,13 @@ def _all_tables() -> list[ml_collections.ConfigDict]:
 
 def model_cost(config: ml_collections.ConfigDict) -> tuple[int, int]:
   """(parameters, multiply-accumulates per image) of the config's model and input."""
+  import jax
+
   from input_pipeline import preprocess
-  from models import registry
+  from train_lib import setup
   from train_lib.modes import costs
 
-  model = registry.create_model(config.model, num_classes=config.dataset.num_classes)
+  model = setup.create_model(config, dtype=jax.numpy.float32)
   shape = preprocess.model_input_shape(config.input)
   result = costs.summarize(model, (1, *shape))
   return result.total_params, result.total_macs

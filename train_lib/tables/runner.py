@@ -27,7 +27,7 @@ import traceback
 import jax
 import ml_collections
 
-from train_lib.errors import UserError
+from train_lib.errors import USER_ERRORS, UserError
 from train_lib.metrics_writer import info
 from train_lib.tables import report, runs
 
@@ -55,7 +55,7 @@ def main(
   """
   if not runs.is_table(table):
     raise UserError(
-      f'--mode={mode} needs a table config from configs/tables/, e.g. '
+      f'--mode={mode} needs a table config (configs/tables/*.py), e.g. '
       '--config=configs/tables/digits.py'
     )
   if mode not in ('table', 'report'):
@@ -131,9 +131,9 @@ def run_experiments(
     except train.Preempted:
       raise
     except Exception as e:
-      if not isinstance(e, UserError):  # a bug or a crash: keep its traceback visible
+      if not isinstance(e, USER_ERRORS):  # a bug or a crash: keep its traceback visible
         traceback.print_exc()
-      message = f'{type(e).__name__}: {e}' if not isinstance(e, UserError) else str(e)
+      message = f'{type(e).__name__}: {e}' if not isinstance(e, USER_ERRORS) else str(e)
       if jax.process_index() == 0:
         runs.record_failure(directory, message)
       print(f'failed: {row.name}, seed {seed}: {message}', file=sys.stderr, flush=True)

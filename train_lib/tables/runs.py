@@ -16,6 +16,8 @@ import re
 
 import ml_collections
 
+from train_lib import validation
+from train_lib import workdir as workdir_lib
 from train_lib.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -130,23 +132,14 @@ def run_state(workdir: str, row: ml_collections.ConfigDict, seed: int) -> RunSta
   return RunState(seed, directory, 'missing')
 
 
-def _flatten(d: dict, prefix: str = '') -> dict:
-  out = {}
-  for k, v in d.items():
-    out.update(_flatten(v, f'{prefix}{k}.') if isinstance(v, dict) else {prefix + k: v})
-  return out
-
-
 def same_config(directory: str, config: ml_collections.ConfigDict) -> bool:
   """Whether DIR/config.json is `config` (fields added to the defaults since excepted,
   as train_lib/workdir.py excepts them)."""
-  path = os.path.join(directory, 'config.json')
-  if not os.path.exists(path):
+  old = workdir_lib.read_config(directory)
+  if old is None:
     return False
-  with open(path) as f:
-    old = _flatten(json.load(f))
-  new = _flatten(json.loads(config.to_json()))
-  return all(new.get(k) == v for k, v in old.items())
+  new = workdir_lib.flatten(json.loads(config.to_json()))
+  return all(new.get(k) == v for k, v in workdir_lib.flatten(old).items())
 
 
 def mark_unfinished(directory: str) -> None:
@@ -274,7 +267,8 @@ def experiment_config(
       apply_override(config, field, value)
     for field, text in split_overrides(table.table.overrides):
       apply_override(config, field, text, from_text=True)
-  except UserError as e:
+    validation.check_config(config, 'train')
+  except (UserError, ValueError) as e:
     raise UserError(f"table {table.name}, row '{row.name}': {e}") from None
   config.seed = seed
   return config
