@@ -82,9 +82,11 @@ def run(argv) -> None:
 
     predict.run(config, FLAGS.workdir, FLAGS.checkpoint)
   elif FLAGS.mode == 'convert':  # PyTorch weights -> DIR (init_from), DIR -> export_to
+    from train_lib import workdir
     from train_lib.modes import convert
 
-    convert.run(config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.allow_config_change)
+    with workdir.lock(FLAGS.workdir):  # one writing run per workdir
+      convert.run(config, FLAGS.workdir, FLAGS.checkpoint, FLAGS.allow_config_change)
   elif FLAGS.mode == 'inspect':  # pictures of DIR's newest checkpoint
     from train_lib.modes import inspect
 
@@ -102,9 +104,11 @@ def _train(config) -> None:
   from train_lib import train
 
   if config.init_from:
+    from train_lib import workdir
     from train_lib.modes import convert
 
-    convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change, only_if_new=True)
+    with workdir.lock(FLAGS.workdir):  # train_and_evaluate takes it again after
+      convert.import_weights(config, FLAGS.workdir, FLAGS.allow_config_change, only_if_new=True)
   try:
     train.train_and_evaluate(config, FLAGS.workdir, FLAGS.allow_config_change)
   except train.Preempted as e:
@@ -120,10 +124,11 @@ def _run_table(config) -> None:
   if FLAGS.mode != 'table':
     runner.main(FLAGS.mode, config, FLAGS.workdir, config_file)
     return
-  from train_lib import train
+  from train_lib import train, workdir
 
   try:
-    runner.main(FLAGS.mode, config, FLAGS.workdir, config_file, FLAGS.allow_config_change)
+    with workdir.lock(FLAGS.workdir):  # one table command per table directory
+      runner.main(FLAGS.mode, config, FLAGS.workdir, config_file, FLAGS.allow_config_change)
   except train.Preempted as e:
     print(str(e), file=sys.stderr, flush=True)
     sys.exit(EXIT_PREEMPTED)

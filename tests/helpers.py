@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST_COMPILE_CANDIDATES = {
   'xla_backend_optimization_level': 0,
   'xla_cpu_use_fusion_emitters': False,
+  'xla_llvm_disable_expensive_passes': True,
 }
 
 

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import fast_compile_options
 
 from configs import imagenet_alexnet, imagenet_vgg
 from models import alexnet, vgg
@@ -37,7 +38,7 @@ TINY_SIZE = {'alexnet': 63, 'alexnet_original': 67}
 # fusion) dominates; compiling without the optimizations halves it.
 jit = functools.partial(
   jax.jit,
-  compiler_options={'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True},
+  compiler_options=fast_compile_options(),
 )
 # The 'rbg' generator compiles faster on CPU than the default threefry.
 DROPOUT_RNG = {'dropout': jax.random.key(2, impl='rbg')}

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import read_metrics
+from helpers import fast_compile_options, read_metrics
 
 from models import backward, conv, pooling
 from models.batch_norm import BatchNorm
@@ -176,9 +176,12 @@ def test_auto_changes_the_compiled_cpu_step():
   assert '__ynn_fusion' not in hlo and 'conditional' in hlo
 
 
-def test_system_settings_and_their_errors():
+def test_system_settings_and_their_errors(monkeypatch):
   config = _config()
-  assert system.xla_options(config, 'cpu') == {'xla_cpu_experimental_ynn_fusion_type': ''}
+  auto = system.supported_xla_options(system.AUTO_XLA_OPTIONS['cpu'], 'cpu')
+  assert system.xla_options(config, 'cpu') == auto
+  # Parsing, whatever options the running jaxlib knows (its refusals: test_xla_options).
+  monkeypatch.setattr(system, 'option_refusal', lambda *_: None)
   assert system.xla_options(config, 'gpu') == {}
   assert system.backward_mode(config, 'cpu') == 'cpu'
   assert system.backward_mode(config, 'tpu') == 'xla'
@@ -290,7 +293,7 @@ def test_families_pool_as_the_backward_mode_says(name):
 
   if name.startswith('u2net'):
     model = u2net.RSU(u2net.Stage(4, False, 2, 4))
-  options = {'xla_backend_optimization_level': 0}
+  options = fast_compile_options()
   init = jax.jit(lambda: model.init(jax.random.PRNGKey(6), x, train=False))
   variables = init.lower().compile(compiler_options=options)()
   results = [
@@ -299,6 +302,7 @@ def test_families_pool_as_the_backward_mode_says(name):
     .compile(compiler_options=options)(variables, x)
     for mode in ('cpu', 'xla')
   ]
+  # One scale for all: some gradients are zero up to rounding (a bias before BatchNorm).
+  scale = max(np.abs(np.asarray(leaf)).max() for leaf in jax.tree.leaves(results[1]))
   for ours, xla in zip(*(jax.tree.leaves(r) for r in results)):
-    scale = np.abs(np.asarray(xla)).max() + 1e-6
     np.testing.assert_allclose(ours, xla, rtol=1e-4, atol=1e-5 * scale)

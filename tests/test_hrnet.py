@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import fast_compile_options
 
 from configs import cityscapes_hrnet, coco_pose_hrnet, imagenet_hrnet
 from models import hrnet, registry
@@ -53,7 +54,7 @@ TINY_CLS = dict(stages=TINY, stem_width=8, head_planes=(2, 4, 8, 16), num_featur
 
 # XLA:CPU compiles a conv net's backward pass slowly; lighter LLVM optimisation halves
 # the compile time of these one-shot programs without changing what they compute.
-FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
+FAST_COMPILE = fast_compile_options()
 
 
 def _run_once(fn, *args):

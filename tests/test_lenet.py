@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import fast_compile_options
 
 from models import lenet
 
@@ -56,7 +57,7 @@ def test_c3_connection_table():
 
 
 # Compiling with less effort keeps the test fast; the numerics are not in question here.
-FAST_COMPILE = {'xla_backend_optimization_level': 0}
+FAST_COMPILE = fast_compile_options()
 
 
 @pytest.mark.parametrize('name', sorted(lenet.MODELS))

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from helpers import fast_compile_options
 
 from models import registry
 from models.hrnet import StageConfig
@@ -70,8 +71,6 @@ INPUT_SIZE = {
   'U2Net': 16,
 }
 VALID_UNET_SIZE = 188  # the paper's U-Net: the smallest valid input (388 out at 572)
-
-FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
 
 
 def _class_and_keywords(name):
@@ -167,7 +166,7 @@ def init_and_grad(model, size):
   variables = random_variables(abstract)
   args = (variables['params'], variables, x)
   grad = jax.jit(jax.value_and_grad(loss, has_aux=True))
-  (_, out), grads = grad.lower(*args).compile(compiler_options=FAST_COMPILE)(*args)
+  (_, out), grads = grad.lower(*args).compile(compiler_options=fast_compile_options())(*args)
   return abstract, out, grads
 
 

@@ -320,8 +320,9 @@ def test_config_builds_model_with_exact_count(module, arg):
   assert out.shape == (2, num_classes)
   assert config.lr_schedule == 'step' and config.momentum == 0.9
   assert config.weight_decay == 1e-4
-  s = optim.resolve_schedule(config, 50_000 // config.batch_size)
-  assert s.boundaries and all(0 < b < s.steps for b in s.boundaries)
+  if 'smoke' not in arg:  # a smoke run stops after 4 steps, before any drop
+    s = optim.resolve_schedule(config, 50_000 // config.batch_size)
+    assert s.boundaries and all(0 < b < s.steps for b in s.boundaries)
 
 
 @pytest.mark.parametrize('arg', ['56', '110,val'])

@@ -91,6 +91,7 @@ def test_kill_9_at_several_moments_then_resume_is_exact(data_dir, tmp_path, refe
   result = run_main(*_flags(data_dir, workdir))
   assert result.returncode == 0, result.stderr
   assert 'resumed from step' in result.stdout
+  assert 'taking over' in result.stdout  # the killed run's lock
   assert _final_test_row(workdir) == reference  # bit-exact loss and accuracy
 
 
@@ -128,8 +129,9 @@ def test_truncated_newest_checkpoint_falls_back(digits_config, tmp_path, capsys)
   assert sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) == [4, 8]
   _corrupt(os.path.join(ckpts, '8'))
   train.evaluate_checkpoint(digits_config, workdir)
-  assert 'checkpoint 8' in capsys.readouterr().out
-  assert read_metrics(workdir)[-1]['step'] == 4
+  out = capsys.readouterr().out
+  assert 'checkpoint 8' in out and 'eval of step 4' in out
+  assert os.path.exists(os.path.join(workdir, 'eval_4.json'))
 
 
 def test_keeps_latest_and_best(digits_config, tmp_path):
@@ -146,7 +148,8 @@ def test_keeps_latest_and_best(digits_config, tmp_path):
   kept = sorted(int(n) for n in os.listdir(os.path.join(workdir, 'checkpoints')) if n.isdigit())
   assert kept == sorted({10, 12, best})
   metrics = train.evaluate_checkpoint(config, workdir, which='best')
-  assert read_metrics(workdir)[-1]['step'] == best
+  with open(os.path.join(workdir, f'eval_{best}.json')) as f:
+    assert json.load(f)['step'] == best
   assert metrics['accuracy'] == evals[best]
 
 

@@ -83,9 +83,12 @@ def test_eval_mode_restores_newest(digits_config, tmp_path, capsys):
       'boundaries': [],
       'steps_per_epoch': 22,
     }
-  again = train.evaluate_checkpoint(digits_config, workdir)
+  rows = read_metrics(workdir)
+  again = train.evaluate_checkpoint(digits_config, workdir)  # read-only: no metrics row
   np.testing.assert_allclose(again['accuracy'], final['accuracy'])
-  assert read_metrics(workdir)[-1]['step'] == 8
+  assert read_metrics(workdir) == rows
+  with open(f'{workdir}/eval_8.json') as f:
+    assert json.load(f)['step'] == 8
 
 
 def test_train_step_compiles_once(digits_config):

@@ -135,14 +135,18 @@ def one_device() -> list:
   return jax.devices()[:1] if jax.process_count() == 1 else None
 
 
-def open_checkpoints(config: ml_collections.ConfigDict, workdir: str) -> checkpoint.Checkpoints:
-  """The checkpoints of `workdir` with the config's keep and best-by-metric policy."""
+def open_checkpoints(
+  config: ml_collections.ConfigDict, workdir: str, read_only: bool = False
+) -> checkpoint.Checkpoints:
+  """The checkpoints of `workdir` with the config's keep and best-by-metric policy
+  (`read_only` for the modes that only look at a run: nothing is made or saved)."""
   return checkpoint.Checkpoints(
     workdir,
     config.keep_checkpoints,
     config.keep_best_checkpoints,
     config.best_metric,
     config.best_mode,
+    read_only=read_only,
   )
 
 
@@ -172,7 +176,7 @@ def restore_from(
   s = create(
     config, devices=devices, stored_image_shape=stored_image_shape(config), initialize=False
   )
-  checkpoints = open_checkpoints(config, workdir)
+  checkpoints = open_checkpoints(config, workdir, read_only=True)
   try:
     state = restore(s, checkpoints, which)
   finally:

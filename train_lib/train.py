@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -38,7 +39,9 @@ class _Run:
   checkpoints: checkpoint.Checkpoints
 
   @classmethod
-  def start(cls, config: ml_collections.ConfigDict, workdir: str, devices=None) -> '_Run':
+  def start(
+    cls, config: ml_collections.ConfigDict, workdir: str, devices=None, read_only=False
+  ) -> '_Run':
     task = tasks.get_task(config)
     builder = datasets.get_builder(config.dataset)
     n_train = datasets.num_examples(builder, config.dataset.train_split)
@@ -59,7 +62,8 @@ class _Run:
     sharding.check_batch_size(config.batch_size, s.mesh, 'batch_size')
     sharding.check_batch_size(config.eval_batch_size, s.mesh, 'eval_batch_size')
     train_step, eval_step = steps.compile_steps(s, feed)
-    return cls(s, builder, feed, train_step, eval_step, setup.open_checkpoints(config, workdir))
+    checkpoints = setup.open_checkpoints(config, workdir, read_only)
+    return cls(s, builder, feed, train_step, eval_step, checkpoints)
 
   def eval_data(self):
     return feeds.eval_inputs(self.s.config, self.builder, labels=self.s.task.labels)
@@ -98,10 +102,17 @@ def train_and_evaluate(
     The final evaluation metrics.
 
   Raises:
-    UserError: bad config or data, a diverged loss, a failed checkpoint save.
+    UserError: bad config or data, another run in `workdir`, a diverged loss, a failed
+      checkpoint save, a workdir that vanished or turned read-only.
     Preempted: SIGTERM or SIGINT arrived; the state was checkpointed first.
   """
   validation.check_config(config, 'train')
+  with workdir_lib.lock(workdir):  # before anything is written there
+    return _train_and_evaluate(config, workdir, allow_config_change, devices)
+
+
+def _train_and_evaluate(config, workdir, allow_config_change, devices) -> dict[str, float]:
+  """The run of `train_and_evaluate`, with the workdir held."""
   workdir_lib.check_config(config, workdir, allow_config_change)
   run = _Run.start(config, workdir, devices)
   s, checkpoints, schedule = run.s, run.checkpoints, run.s.schedule
@@ -131,7 +142,7 @@ def train_and_evaluate(
   # Per step: (batch,) made on the host, or (data, perm) resident on the devices.
   inputs = feeds.train_inputs(config, run.builder, s.mesh, run.feed, start, labels=s.task.labels)
   eval_metrics = None
-  with preemption.StopRequest() as stop, _finish_saves_on_error(checkpoints):
+  with preemption.StopRequest() as stop, _stop_cleanly_on_faults(checkpoints, workdir):
     for step in range(start + 1, schedule.steps + 1):
       state, metrics = run.train_step(state, *next(inputs))
       log.add(step, metrics)
@@ -155,11 +166,11 @@ def train_and_evaluate(
           f'stopped by {stop.signal_name} after step {step}; the checkpoint is in '
           f'{checkpoints.directory}; run the same command again to resume'
         )
-  if eval_metrics is None:  # Nothing left to train: report the final state again.
-    eval_metrics = evaluate_now(state)
-    writer.write(start, _eval_split_name(config.dataset.eval_split), eval_metrics)
-  checkpoints.save(state)
-  checkpoints.wait()
+    if eval_metrics is None:  # Nothing left to train: report the final state again.
+      eval_metrics = evaluate_now(state)
+      writer.write(start, _eval_split_name(config.dataset.eval_split), eval_metrics)
+    checkpoints.save(state)
+    checkpoints.wait()  # a signal now waits for this last commit (the run is done)
   checkpoints.close()
   writer.close()
   return eval_metrics
@@ -171,13 +182,20 @@ def _period(steps: int, epochs: float, schedule: optim.Schedule) -> int:
 
 
 @contextlib.contextmanager
-def _finish_saves_on_error(checkpoints):
-  """On an error in the loop, lets the checkpoints already started commit first."""
+def _stop_cleanly_on_faults(checkpoints, workdir):
+  """On an error in the loop, lets the checkpoints already started commit first; a
+  workdir that failed under the run (full, gone, read-only) is one UserError."""
   try:
     yield
   except USER_ERRORS:
     checkpoints.wait()
     raise
+  except OSError as e:
+    fault = workdir_lib.write_fault(workdir, e)
+    if fault is None:
+      raise
+    checkpoints.abandon()
+    raise fault from None
 
 
 class Preempted(Exception):
@@ -243,6 +261,9 @@ def evaluate_checkpoint(
 ) -> dict[str, float]:
   """`--mode=eval`: restores a checkpoint of DIR and evaluates it.
 
+  Read-only towards the run (it may be training meanwhile): the metrics are printed and
+  written to DIR/eval_<step>.json, not to metrics.jsonl; nothing else is written.
+
   Args:
     config: the experiment config.
     workdir: the run's directory.
@@ -250,11 +271,17 @@ def evaluate_checkpoint(
     devices: the devices of the mesh (default: all).
   """
   validation.check_config(config, 'eval')
-  run = _Run.start(config, workdir, devices)
-  state = setup.restore(run.s, run.checkpoints, which)
-  run.checkpoints.close()
+  run = _Run.start(config, workdir, devices, read_only=True)
+  try:
+    state = setup.restore(run.s, run.checkpoints, which)
+  finally:
+    run.checkpoints.close()
   metrics = evaluate(run.eval_step, state, run.eval_data(), config, run.s.mesh, run.s.task)
-  writer = MetricWriter(workdir, run.s.schedule.steps)
-  writer.write(int(state.step), _eval_split_name(config.dataset.eval_split), metrics)
-  writer.close()
+  step, split = int(state.step), _eval_split_name(config.dataset.eval_split)
+  info(' | '.join([f'eval of step {step}', split] + [f'{k} {v:.4f}' for k, v in metrics.items()]))
+  if jax.process_index() == 0:
+    workdir_lib.write_json(
+      os.path.join(workdir, f'eval_{step}.json'),
+      {'step': step, 'split': split, **{k: float(v) for k, v in metrics.items()}},
+    )
   return metrics
