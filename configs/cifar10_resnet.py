@@ -76,9 +76,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   parsed = config_string.parse(
     arg, 'cifar10_resnet.py', variants=VARIANTS, default='56', modifiers=MODIFIERS
   )
-  variant = parsed.variant
-  plain, option_b = variant.startswith('plain'), variant.endswith('_b')
-  depth = int(variant.removeprefix('plain').removesuffix('_b'))
   config = default.get_config()
 
   # Data.
@@ -99,9 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.feed = 'device_resident'
 
   # Model.
-  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
-  config.model.shortcut = 'none' if plain else ('B' if option_b else 'A')
-  config.model.zero_init_residual = False
+  depth = recipes.cifar_model(config, parsed.variant)
 
   # Optimizer and schedule: section 4.2, in iterations of 128 images.
   recipes.cifar_sgd(config)

@@ -52,8 +52,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     The ConfigDict ('20' when `arg` is empty).
   """
   parsed = config_string.parse(arg, 'digits_resnet.py', variants=VARIANTS, default='20')
-  plain = parsed.variant.startswith('plain')
-  depth = int(parsed.variant.removeprefix('plain'))
   config = default.get_config()
 
   # Data: the stored 8x8 images, 1 pixel of padding and a random 8x8 crop.
@@ -66,9 +64,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.random_flip = False
 
   # Model.
-  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
-  config.model.shortcut = 'none' if plain else 'A'
-  config.model.zero_init_residual = False
+  recipes.cifar_model(config, parsed.variant)
 
   # Optimizer: section 4.2.
   recipes.cifar_sgd(config)

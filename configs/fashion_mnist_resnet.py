@@ -50,8 +50,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     The ConfigDict ('20' when `arg` is empty).
   """
   parsed = config_string.parse(arg, 'fashion_mnist_resnet.py', variants=VARIANTS, default='20')
-  plain = parsed.variant.startswith('plain')
-  depth = int(parsed.variant.removeprefix('plain'))
   config = default.get_config()
 
   # Data: 28x28 -> 32x32 by zero padding, then the CIFAR augmentation.
@@ -65,9 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.input.random_flip = True
 
   # Model.
-  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
-  config.model.shortcut = 'none' if plain else 'A'
-  config.model.zero_init_residual = False
+  recipes.cifar_model(config, parsed.variant)
 
   # Optimizer and schedule: section 4.2, in iterations of 128 images.
   recipes.cifar_sgd(config)

@@ -106,6 +106,22 @@ def krizhevsky_recipe(
   config.warmup_epochs = 0.0
 
 
+def cifar_model(config: ml_collections.ConfigDict, variant: str) -> int:
+  """The CIFAR ResNet or plain net of He et al. 2015, section 4.2, named by `variant`:
+  'N' (6n+2 layers, zero-padded identity shortcuts, option A), 'N_b' (projection
+  shortcuts where the shape changes, option B) or 'plainN' (no shortcuts).
+
+  Returns:
+    The depth N.
+  """
+  plain, option_b = variant.startswith('plain'), variant.endswith('_b')
+  depth = int(variant.removeprefix('plain').removesuffix('_b'))
+  config.model.name = f'cifar_plain{depth}' if plain else f'cifar_resnet{depth}'
+  config.model.shortcut = 'none' if plain else ('B' if option_b else 'A')
+  config.model.zero_init_residual = False
+  return depth
+
+
 def cifar_sgd(config: ml_collections.ConfigDict) -> None:
   """The optimizer of He et al. 2015, section 4.2: SGD with momentum 0.9, weight decay
   1e-4 on every parameter (Caffe's solver), batch 128, learning rate 0.1.
