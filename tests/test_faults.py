@@ -73,9 +73,16 @@ def _lock_of(workdir):
 
 
 @pytest.fixture(scope='module')
-def reference(data_dir, tmp_path_factory):
+def runs(tmp_path_factory):
+  """One parent directory for the runs here, so that they share one compilation cache
+  (DIR/../.jax_cache), in this process and in the subprocesses."""
+  return tmp_path_factory.mktemp('runs')
+
+
+@pytest.fixture(scope='module')
+def reference(data_dir, runs):
   """The metrics rows of an undisturbed run of `_flags`."""
-  workdir = str(tmp_path_factory.mktemp('reference'))
+  workdir = str(runs / 'reference')
   result = run_main_in_process(*_flags(data_dir, workdir))
   assert result.returncode == 0, result.stderr
   return read_metrics(workdir)
@@ -88,8 +95,8 @@ def _same_rows(rows, reference):
   assert [strip(r) for r in rows] == [strip(r) for r in reference]
 
 
-def test_a_second_run_in_the_workdir_is_refused_at_once(data_dir, tmp_path, reference):
-  workdir = str(tmp_path / 'run')
+def test_a_second_run_in_the_workdir_is_refused_at_once(data_dir, runs, reference):
+  workdir = str(runs / 'second_run')
   first = _start(data_dir, workdir)
   assert _wait_until(first, lambda: os.path.exists(os.path.join(workdir, 'run.lock')))
   started = time.time()
@@ -180,9 +187,9 @@ def _fill_the_disk_after(monkeypatch, step):
 
 
 def test_full_disk_is_one_error_line_and_the_same_command_resumes(
-  data_dir, tmp_path, reference, monkeypatch, capfd
+  data_dir, runs, reference, monkeypatch, capfd
 ):
-  workdir = str(tmp_path / 'run')
+  workdir = str(runs / 'full_disk')
   with monkeypatch.context() as m:
     _fill_the_disk_after(m, 6)
     result = run_main_in_process(*_flags(data_dir, workdir))
@@ -217,20 +224,30 @@ def test_a_workdir_that_vanishes_stops_the_run(digits_config, tmp_path, monkeypa
   def write(self, step, split, metrics):
     real_write(self, step, split, metrics)
     if step == 6:
-      shutil.rmtree(workdir)  # as a network mount that drops
+      os.rename(workdir, f'{workdir}.elsewhere')  # as a network mount that drops
 
   monkeypatch.setattr(train.MetricWriter, 'write', write)
-  with pytest.raises(UserError, match=f'step 8: {re.escape(workdir)} is gone.*the same command'):
+  # The save of step 4 may still be in flight, else the one of step 8 finds no workdir.
+  gone = f'checkpoint of step [48].*: {re.escape(workdir)} (is gone|was removed).*; bring it back'
+
+  with pytest.raises(UserError, match=gone):
     train.train_and_evaluate(digits_config, workdir)
   assert 'Traceback' not in capfd.readouterr().err
+
+  def full(self, step, split, metrics):  # the metrics, not a checkpoint, meet the full disk
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+  monkeypatch.setattr(train.MetricWriter, 'write', full)
+  with pytest.raises(UserError, match='writing into the workdir failed: the disk of .* is full'):
+    train.train_and_evaluate(digits_config, str(tmp_path / 'full'))
+  assert 'Traceback' not in capfd.readouterr().err
   # A workdir turned read-only is told by the error of the write (root writes anyway).
-  os.makedirs(workdir)
-  fault = workdir_lib.write_fault(workdir, OSError(errno.EROFS, 'Read-only file system'))
-  assert f'{workdir} is read-only now' in str(fault)
+  fault = workdir_lib.write_fault(str(tmp_path), OSError(errno.EROFS, 'Read-only file system'))
+  assert f'{tmp_path} is read-only now' in str(fault)
 
 
-def test_sigterm_inside_a_commit_waits_for_it_and_resumes(data_dir, tmp_path, reference):
-  workdir = str(tmp_path / 'run')
+def test_sigterm_inside_a_commit_waits_for_it_and_resumes(data_dir, runs, reference):
+  workdir = str(runs / 'sigterm')
   ckpts = os.path.join(workdir, 'checkpoints')
   proc = _start(data_dir, workdir)
 
@@ -251,3 +268,26 @@ def test_sigterm_inside_a_commit_waits_for_it_and_resumes(data_dir, tmp_path, re
   assert f'resumed from step {stopped_at}' in result.stdout
   assert 'warning' not in result.stdout + result.stderr
   assert _final_test_row(workdir) == [r for r in reference if r['split'] == 'test'][-1]
+
+
+def test_a_real_full_disk_on_a_small_tmpfs(data_dir, runs, reference, monkeypatch, capfd):
+  """As root (where CI runs): orbax's own writes fail (the check before a save is off)."""
+  workdir = runs / 'tmpfs'  # the mount itself: the compilation cache stays beside it
+  workdir.mkdir()
+  mount = ['mount', '-t', 'tmpfs', '-o', 'size=1200k', 'tmpfs', str(workdir)]
+  if os.geteuid() != 0 or subprocess.run(mount, capture_output=True).returncode:
+    pytest.skip('needs root, to mount a small tmpfs')
+  try:
+    with monkeypatch.context() as m:
+      m.setattr(checkpoint.Checkpoints, '_no_room', lambda self, step, state: None)
+      result = run_main_in_process(*_flags(data_dir, workdir))
+    err = capfd.readouterr().err
+    assert_user_error(result, '(No space left on device', 'intact', 'free disk space and run')
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert 'Traceback' not in err and 'rror' not in err, err
+    subprocess.run(['mount', '-o', 'remount,size=16m', str(workdir)], check=True)
+    result = run_main_in_process(*_flags(data_dir, workdir))  # room again
+    assert result.returncode == 0, result.stderr
+    assert _final_test_row(workdir) == [r for r in reference if r['split'] == 'test'][-1]
+  finally:
+    subprocess.run(['umount', '-l', str(workdir)])

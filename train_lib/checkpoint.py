@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 
 import jax
 import numpy as np
@@ -66,6 +67,20 @@ _ORBAX_ERRORS = _OrbaxErrors()
 logging.getLogger('absl').addFilter(_ORBAX_ERRORS)
 
 
+class _AfterAFailedSave(logging.Filter):
+  """Once a save failed, asyncio's reports of the storage library's errors that nobody
+  read (at garbage collection, often at exit) are dropped: the failure was reported."""
+
+  failed = False
+
+  def filter(self, record):
+    return not (self.failed and 'exception was never retrieved' in record.getMessage())
+
+
+_ASYNCIO_AFTER_FAILURE = _AfterAFailedSave()
+logging.getLogger('asyncio').addFilter(_ASYNCIO_AFTER_FAILURE)
+
+
 def _set_aside_unreadable(directory: str) -> None:
   """Renames step directories whose JSON metadata does not parse to `<step>.corrupt`.
 
@@ -104,6 +119,24 @@ def exists(workdir: str | None) -> bool:
   return latest is not None
 
 
+def _drop_closed_event_loop_reports() -> None:
+  """When a save fails, the storage library may still call back into the event loop of
+  orbax's save thread, closed by then; Python would print each call as `Exception
+  ignored ...: Event loop is closed`. Those reports are dropped (the failure itself is
+  reported as one line); any other report goes on as before."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_closed_event_loops', False):
+    return
+
+  def hook(unraisable):
+    e = unraisable.exc_value
+    if not (isinstance(e, RuntimeError) and str(e) == 'Event loop is closed'):
+      previous(unraisable)
+
+  hook.drops_closed_event_loops = True
+  sys.unraisablehook = hook
+
+
 class Checkpoints:
   """Saves and restores `TrainState`s under `workdir/checkpoints`."""
 
@@ -119,6 +152,8 @@ class Checkpoints:
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     self._errors = _ORBAX_ERRORS
     self._failed, self._pending, self._need = False, None, None
+    if not read_only:
+      _drop_closed_event_loop_reports()
     policies = [checkpoint_managers.LatestN(n=keep)]
     if keep_best:
       policies.append(
@@ -132,6 +167,9 @@ class Checkpoints:
     options = ocp.CheckpointManagerOptions(
       create=not read_only,
       read_only=read_only,
+      # Half-written saves of a run that stopped: only the run holding the workdir
+      # (workdir.lock) opens it for writing, so no other run's save is in flight.
+      cleanup_tmp_directories=not read_only,
       preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
       best_fn=lambda m: m[best_metric],
       best_mode=best_mode,
@@ -144,6 +182,8 @@ class Checkpoints:
       if jax.process_count() > 1:  # the others wait for process 0's renames
         multihost_utils.sync_global_devices('checkpoints: set aside unreadable')
       self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._workdir = os.path.dirname(self.directory)
+    self._identity = workdir_lib.identity(self._workdir)  # to tell a workdir made anew
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -222,7 +262,7 @@ class Checkpoints:
       raise UserError(refusal)
 
   def _no_room(self, step: int, state) -> str | None:
-    fault = workdir_lib.storage_fault(self.directory)
+    fault = workdir_lib.storage_fault(self._workdir, None, self._identity)
     if fault is not None:
       what, fix = fault
       return f'can not save the checkpoint of step {step}: {what}; {fix}'
@@ -267,10 +307,10 @@ class Checkpoints:
     self.abandon()
     which = f'of step {step} ' if step is not None else ''
     reason = workdir_lib.short_reason(self._errors.first or e)
-    fault = workdir_lib.storage_fault(self.directory, self._errors.first or e)
+    fault = workdir_lib.storage_fault(self._workdir, self._errors.first or e, self._identity)
     if fault is not None and not fault[0].startswith('the disk'):  # gone or read-only
       what, fix = fault
-      return UserError(f'saving the checkpoint {which}failed: {what} ({reason}); {fix}')
+      return UserError(f'saving the checkpoint {which}failed: {what}; {fix}')
     space = ''
     with contextlib.suppress(OSError, TypeError):
       free = shutil.disk_usage(self.directory).free
@@ -285,7 +325,7 @@ class Checkpoints:
     """After a failed save: stops orbax quietly; nothing more is saved or waited for."""
     if self._failed:
       return
-    self._failed = True
+    self._failed = _ASYNCIO_AFTER_FAILURE.failed = True
     with contextlib.suppress(Exception):
       self._manager.close()
 

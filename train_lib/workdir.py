@@ -281,11 +281,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def storage_fault(directory: str, error: BaseException | None = None) -> tuple[str, str] | None:
+def identity(directory: str) -> tuple[int, int] | None:
+  """(device, inode) of `directory`, to tell it from one made anew at its path; None
+  where there is none."""
+  try:
+    st = os.stat(directory)
+  except OSError:
+    return None
+  return st.st_dev, st.st_ino
+
+
+def storage_fault(
+  directory: str, error: BaseException | None = None, was: tuple[int, int] | None = None
+) -> tuple[str, str] | None:
   """(what is wrong, what to do) where the storage of `directory` failed under a run:
-  it is gone, read-only or full; None where it looks fine and `error` says nothing of it.
+  it is gone (or was replaced: `was` is its identity() when the run began), read-only or
+  full; None where it looks fine and `error` says nothing of it.
   """
   code = error_number(error)
+  if was is not None and identity(directory) not in (was, None):
+    return (
+      f'{directory} was removed or replaced during the run (or its disk unmounted)',
+      'bring it back and run the same command again to resume from its newest checkpoint',
+    )
   if not os.path.isdir(directory):
     gone = directory  # the outermost directory that is gone: the workdir, as a rule
     while not os.path.isdir(os.path.dirname(gone)) and os.path.dirname(gone) != gone:
@@ -317,9 +335,10 @@ def write_fault(workdir: str, error: OSError) -> UserError | None:
   workdir removed or turned read-only); None for an OSError about something else."""
   directory = os.path.abspath(workdir)
   name = error.filename if isinstance(error.filename, str) else ''
-  ours = os.path.abspath(name).startswith(directory) if name else False
+  if name and not os.path.abspath(name).startswith(directory):
+    return None  # a file elsewhere (the data, say)
   fault = storage_fault(directory, error)
-  if fault is None or not (ours or error_number(error) is not None):
+  if fault is None:
     return None
   what, fix = fault
   return UserError(f'writing into the workdir failed: {what} ({short_reason(error)}); {fix}')
