@@ -49,6 +49,18 @@ def run_main(*flags: str, num_devices: int = 8, timeout: int = 300) -> subproces
   )
 
 
+def start_main(*flags: str) -> subprocess.Popen:
+  """Starts `python main.py FLAGS...` in the background, its output piped."""
+  return subprocess.Popen(
+    main_command(*flags),
+    cwd=ROOT,
+    env=main_env(),
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+
+
 def read_metrics(workdir: str) -> list[dict]:
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     return [json.loads(line) for line in f]

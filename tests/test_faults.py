@@ -14,12 +14,10 @@ import time
 
 import pytest
 from helpers import (
-  ROOT,
   assert_user_error,
-  main_command,
-  main_env,
   read_metrics,
   run_main_in_process,
+  start_main,
 )
 
 from train_lib import checkpoint, train
@@ -44,14 +42,7 @@ def _flags(data_dir, workdir, *more):
 
 
 def _start(data_dir, workdir):
-  return subprocess.Popen(
-    main_command(*_flags(data_dir, workdir)),
-    cwd=ROOT,
-    env=main_env(),
-    stdout=subprocess.PIPE,
-    stderr=subprocess.PIPE,
-    text=True,
-  )
+  return start_main(*_flags(data_dir, workdir))
 
 
 def _wait_until(proc, predicate, timeout=120):

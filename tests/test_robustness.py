@@ -4,20 +4,17 @@ import errno
 import json
 import os
 import signal
-import subprocess
 import time
 
 import jax
 import numpy as np
 import pytest
 from helpers import (
-  ROOT,
   assert_user_error,
-  main_command,
-  main_env,
   read_metrics,
   run_main,
   run_main_in_process,
+  start_main,
 )
 
 from input_pipeline.errors import DataError
@@ -45,14 +42,7 @@ def _final_test_row(workdir):
 
 
 def _start(data_dir, workdir):
-  return subprocess.Popen(
-    main_command(*_flags(data_dir, workdir)),
-    cwd=ROOT,
-    env=main_env(),
-    stdout=subprocess.PIPE,
-    stderr=subprocess.PIPE,
-    text=True,
-  )
+  return start_main(*_flags(data_dir, workdir))
 
 
 def _wait_for(proc, ckpts, predicate, timeout=240):
